@@ -1,0 +1,7 @@
+"""The execution engine: ``Sequential`` and the time loop ``run``."""
+
+from snnx.engine._run import run as run
+from snnx.engine._sequential import Sequential as Sequential
+from snnx.engine._sequential import is_stateful as is_stateful
+
+__all__ = ["Sequential", "is_stateful", "run"]

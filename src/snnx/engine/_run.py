@@ -1,0 +1,104 @@
+"""``run``: scan any one-step model over time."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from snnx.engine._sequential import is_stateful
+
+
+def _swap_leading(tree):
+    return jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1) if a.ndim >= 2 else a, tree)
+
+
+def run(
+    model,
+    x: jax.Array,
+    state=None,
+    *,
+    time_axis: int = 0,
+    return_states: bool = False,
+    remat: bool = False,
+    unroll: int | bool = 1,
+):
+    """Run ``model`` over the time axis of ``x``.
+
+    ``model`` follows the neuron contract (``init_state(batch_shape)`` and
+    ``model(x_t, state) -> (y_t, state)``; a ``Sequential``, a neuron or an
+    imported NIR graph) or is stateless (``model(x_t) -> y_t``).
+
+    The scan threads the model's own mutable NNX state (RNG counters of
+    ``nnx.Dropout``, batch statistics, ...) through the loop and writes it back
+    to ``model`` afterwards, so such layers work per step and under
+    ``nnx.jit``/``nnx.value_and_grad``.
+
+    Args:
+        model: the one-step model.
+        x: input of shape ``(T, B, *in_shape)`` (``time_axis=0``) or
+            ``(B, T, *in_shape)`` (``time_axis=1``).
+        state: initial state; ``None`` means ``model.init_state(B)``.
+        time_axis: 0 (time-major, the default everywhere in snnx) or 1.
+        return_states: if True, the second result is the state after every step,
+            stacked along time like the outputs, instead of the final state.
+        remat: rematerialise each step in the backward pass
+            (``jax.checkpoint``): memory O(T * state) instead of O(T * activations).
+        unroll: passed to ``jax.lax.scan``.
+
+    Returns:
+        ``(outputs, final_state)`` with ``outputs`` of shape ``(T, B, *out_shape)``
+        (``(B, T, ...)`` for ``time_axis=1``); with ``return_states=True``,
+        ``(outputs, states)`` where ``states`` holds every step's state.
+
+    Example:
+        >>> model = Sequential(nnx.Linear(4, 8, rngs=nnx.Rngs(0)), LIF(8))
+        >>> spikes, final = run(model, jnp.ones((10, 2, 4)))
+    """
+    if time_axis not in (0, 1) or isinstance(time_axis, bool):
+        raise ValueError(f"`time_axis` must be 0 (time-major) or 1 (batch-major), got {time_axis!r}")
+    if not callable(model):
+        raise TypeError(f"`model` must be a callable one-step module, got {type(model).__name__}")
+    x = jnp.asarray(x)
+    if x.ndim < 2:
+        axes = "(T, B, ...)" if time_axis == 0 else "(B, T, ...)"
+        raise ValueError(f"`x` must have shape {axes} with at least 2 axes, got {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"`x` must have at least one time step and one sample, got {x.shape}")
+    if time_axis == 1:
+        x = jnp.swapaxes(x, 0, 1)
+    stateful = is_stateful(model)
+    if state is None:
+        state = model.init_state(x.shape[1]) if stateful else None
+    elif time_axis == 1 and return_states:
+        pass  # the given initial state has no time axis; nothing to swap
+
+    if isinstance(model, nnx.Module):
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    else:
+        graphdef = params = rest = None
+
+    def step(carry, x_t):
+        rest_t, s = carry
+        m = nnx.merge(graphdef, params, rest_t) if graphdef is not None else model
+        if stateful:
+            y, s = m(x_t, s)
+        else:
+            y = m(x_t)
+        if graphdef is not None:
+            _, _, rest_t = nnx.split(m, nnx.Param, ...)
+        return (rest_t, s), ((y, s) if return_states else y)
+
+    if remat:
+        step = jax.checkpoint(step)
+    (rest, final), ys = jax.lax.scan(step, (rest, state), x, unroll=unroll)
+    if graphdef is not None:
+        nnx.update(model, rest)
+    if return_states:
+        ys, states = ys
+        if time_axis == 1:
+            ys, states = _swap_leading(ys), _swap_leading(states)
+        return ys, states
+    if time_axis == 1:
+        ys = _swap_leading(ys)
+    return ys, final
