@@ -1,0 +1,17 @@
+"""Stateless and stateful building blocks that are not neurons.
+
+Stateless layers (``Flatten``, ``SumPool``, ``AvgPool``, ``Scale``,
+``Threshold``) are ``nnx.Module``\\ s called as ``layer(x) -> y`` on one time
+step. ``Delay`` follows the one-step contract
+(``init_state(batch_shape)`` and ``layer(x, state) -> (y, state)``).
+Feature maps are channels-last, ``(B, H, W, C)`` or ``(B, L, C)``.
+"""
+
+from snnx.layers._delay import Delay as Delay
+from snnx.layers._flatten import Flatten as Flatten
+from snnx.layers._pool import AvgPool as AvgPool
+from snnx.layers._pool import SumPool as SumPool
+from snnx.layers._scale import Scale as Scale
+from snnx.layers._threshold import Threshold as Threshold
+
+__all__ = ["AvgPool", "Delay", "Flatten", "Scale", "SumPool", "Threshold"]

@@ -1,0 +1,212 @@
+"""Layers vs numpy: Flatten order, pooling, Delay, Scale, Threshold."""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from snnx import layers, surrogate
+from snnx.engine import Sequential, is_stateful, run
+from snnx.layers import AvgPool, Delay, Flatten, Scale, SumPool, Threshold
+from snnx.neurons import Const
+
+RNG = np.random.default_rng(0)
+
+
+def test_public_names():
+    assert sorted(layers.__all__) == ["AvgPool", "Delay", "Flatten", "Scale", "SumPool", "Threshold"]
+
+
+# ---------------------------------------------------------------- Flatten
+
+
+def test_flatten_chw_matches_channels_first_numpy():
+    x = RNG.normal(size=(2, 3, 4, 5)).astype(np.float32)  # (B, H, W, C)
+    np.testing.assert_array_equal(Flatten()(x), x.transpose(0, 3, 1, 2).reshape(2, -1))
+    x1 = RNG.normal(size=(2, 6, 3)).astype(np.float32)  # (B, L, C)
+    np.testing.assert_array_equal(Flatten()(x1), x1.transpose(0, 2, 1).reshape(2, -1))
+
+
+def test_flatten_hwc_and_vectors():
+    x = RNG.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    np.testing.assert_array_equal(Flatten("hwc")(x), x.reshape(2, -1))
+    v = RNG.normal(size=(2, 7)).astype(np.float32)
+    np.testing.assert_array_equal(Flatten()(v), v)
+
+
+def test_flatten_errors():
+    with pytest.raises(ValueError, match="`order` must be one of"):
+        Flatten("cwh")
+    with pytest.raises(ValueError, match=r"`x` must have shape \(B, \*S\).*got \(3,\)"):
+        Flatten()(jnp.zeros(3))
+
+
+def _xcorr_oihw(x_chw: np.ndarray, w_oihw: np.ndarray) -> np.ndarray:
+    """Valid 2-D cross-correlation, channels-first, written out in loops."""
+    c_out, _, kh, kw = w_oihw.shape
+    _, h, w = x_chw.shape
+    out = np.zeros((c_out, h - kh + 1, w - kw + 1))
+    for o, i, j in itertools.product(range(c_out), range(h - kh + 1), range(w - kw + 1)):
+        out[o, i, j] = np.sum(x_chw[:, i : i + kh, j : j + kw] * w_oihw[o])
+    return out
+
+
+def test_conv_flatten_dense_matches_channels_first():
+    b, h, w, c_in, c_out, n_out = 2, 4, 5, 2, 3, 4
+    w_oihw = RNG.normal(size=(c_out, c_in, 2, 3)).astype(np.float32)
+    dense_w = RNG.normal(size=(n_out, c_out * 3 * 3)).astype(np.float32)  # (out, in), NIR/PyTorch
+    x_nchw = RNG.normal(size=(b, c_in, h, w)).astype(np.float32)
+
+    expected = np.stack([dense_w @ _xcorr_oihw(xs, w_oihw).reshape(-1) for xs in x_nchw])
+
+    conv = nnx.Conv(c_in, c_out, (2, 3), padding="VALID", use_bias=False, rngs=nnx.Rngs(0))
+    conv.kernel[...] = jnp.asarray(w_oihw.transpose(2, 3, 1, 0))  # OIHW -> HWIO
+    dense = nnx.Linear(c_out * 9, n_out, use_bias=False, rngs=nnx.Rngs(0))
+    dense.kernel[...] = jnp.asarray(dense_w.T)
+    model = Sequential(conv, Flatten(), dense)
+    y, _ = model(jnp.asarray(x_nchw.transpose(0, 2, 3, 1)), model.init_state(b))
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- pooling
+
+
+def _pool_numpy(x, window, strides, pads, mean):
+    """Loop reference: zero-pad, then sum (or sum / window size) each window. x: (B, H, W, C)."""
+    (pt, pb), (pl, pr) = pads
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    kh, kw = window
+    sh, sw = strides
+    oh = (xp.shape[1] - kh) // sh + 1
+    ow = (xp.shape[2] - kw) // sw + 1
+    out = np.zeros((x.shape[0], oh, ow, x.shape[3]))
+    for i, j in itertools.product(range(oh), range(ow)):
+        out[:, i, j, :] = xp[:, i * sh : i * sh + kh, j * sw : j * sw + kw, :].sum(axis=(1, 2))
+    return out / (kh * kw) if mean else out
+
+
+# SAME with XLA's rule: total = max((ceil(n/s) - 1) s + k - n, 0), lo = total // 2.
+POOL_CASES = [
+    ((2, 2), None, "VALID", ((0, 0), (0, 0)), (2, 2)),
+    ((3, 2), (2, 1), "VALID", ((0, 0), (0, 0)), (2, 1)),
+    ((3, 3), (1, 1), "SAME", ((1, 1), (1, 1)), (1, 1)),
+    ((2, 2), (2, 2), "SAME", ((0, 1), (0, 0)), (2, 2)),  # H=5: total 1 -> (0, 1); W=6: 0
+    ((2, 3), (1, 2), ((1, 0), (2, 1)), ((1, 0), (2, 1)), (1, 2)),
+    ((2, 2), None, 1, ((1, 1), (1, 1)), (2, 2)),
+]
+
+
+@pytest.mark.parametrize(("window", "strides", "padding", "pads", "eff_strides"), POOL_CASES)
+def test_pools_match_numpy_loop(window, strides, padding, pads, eff_strides):
+    x = RNG.normal(size=(2, 5, 6, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        SumPool(window, strides, padding)(x), _pool_numpy(x, window, eff_strides, pads, False), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        AvgPool(window, strides, padding)(x), _pool_numpy(x, window, eff_strides, pads, True), atol=1e-5
+    )
+
+
+def test_pool_1d_and_extra_batch_axes():
+    x = RNG.normal(size=(4, 7, 2)).astype(np.float32)  # (B, L, C)
+    expected = np.stack([x[:, 2 * i : 2 * i + 3].sum(axis=1) for i in range(3)], axis=1)
+    np.testing.assert_allclose(SumPool((3,), strides=(2,))(x), expected, atol=1e-5)
+    xb = x.reshape(2, 2, 7, 2)  # two batch axes, explicit 1-D window
+    np.testing.assert_allclose(SumPool((3,), strides=(2,))(xb), expected.reshape(2, 2, 3, 2), atol=1e-5)
+
+
+def test_pool_errors():
+    with pytest.raises(ValueError, match="`window_shape` must be a positive int"):
+        SumPool((2, 0))
+    with pytest.raises(ValueError, match="`padding` must be 'VALID', 'SAME'"):
+        AvgPool(2, padding="FULL")
+    with pytest.raises(ValueError, match="`padding` must be"):
+        AvgPool(2, padding=((1, -1), (0, 0)))
+    with pytest.raises(ValueError, match="same number of spatial axes"):
+        SumPool((2, 2), strides=(1, 1, 1))
+    with pytest.raises(ValueError, match=r"does not fit the spatial shape \(2, 2\)"):
+        SumPool((3, 3))(jnp.zeros((1, 2, 2, 1)))
+    with pytest.raises(ValueError, match="channels-last map"):
+        SumPool((2, 2))(jnp.zeros((4, 4)))
+
+
+# ---------------------------------------------------------------- Delay
+
+
+def test_delay_run_equals_shifted_input():
+    x = RNG.normal(size=(7, 2, 3)).astype(np.float32)
+    for steps in (0, 1, 3, 9):
+        y, _ = run(Delay(3, steps), x)
+        expected = np.zeros_like(x)
+        if steps < 7:
+            expected[steps:] = x[: 7 - steps]
+        np.testing.assert_array_equal(y, expected)
+
+
+def test_delay_per_unit_and_jit():
+    x = RNG.normal(size=(6, 2, 3)).astype(np.float32)
+    steps = [0, 2, 1]
+    delay = Delay(3, steps)
+    y, final = jax.jit(lambda x: run(delay, x))(x)
+    for u, k in enumerate(steps):
+        expected = np.concatenate([np.zeros((k, 2)), x[: 6 - k, :, u]])
+        np.testing.assert_array_equal(y[:, :, u], expected)
+    assert final["buffer"].shape == (2, 2, 3)
+    np.testing.assert_array_equal(final["buffer"][:, -1], x[-1])
+    assert is_stateful(delay)
+
+
+def test_delay_in_sequential_and_errors():
+    model = Sequential(Scale(2, 2.0), Delay(2, 1))
+    x = np.arange(8, dtype=np.float32).reshape(4, 1, 2)
+    y, _ = run(model, x)
+    np.testing.assert_array_equal(y[1:], 2 * x[:-1])
+    np.testing.assert_array_equal(y[0], 0)
+    with pytest.raises(ValueError, match="`steps` must be a non-negative int"):
+        Delay(3, -1)
+    with pytest.raises(ValueError, match="`steps` must be a non-negative int"):
+        Delay(3, 1.5)
+    with pytest.raises(ValueError, match="`state` must be a dict with key 'buffer'"):
+        Delay(3, 1)(jnp.zeros((1, 3)), {"v": jnp.zeros(3)})
+
+
+# ---------------------------------------------------------------- Scale / Threshold
+
+
+def test_scale():
+    x = RNG.normal(size=(2, 3)).astype(np.float32)
+    np.testing.assert_allclose(Scale(3, 0.5)(x), 0.5 * x)
+    s = np.array([1.0, -2.0, 3.0], np.float32)
+    np.testing.assert_allclose(Scale(3, s)(x), x * s)
+    assert isinstance(Scale(3).scale, Const)
+    assert isinstance(Scale(3, trainable=True).scale, nnx.Param)
+    with pytest.raises(ValueError, match=r"`scale` must be a scalar or broadcast to the layer shape \(3,\)"):
+        Scale(3, np.ones(4))
+    with pytest.raises(ValueError, match=r"`x` must have shape \(\*batch, 3\)"):
+        Scale(3)(jnp.ones((2, 4)))
+
+
+def test_threshold_forward_and_surrogate_gradient():
+    layer = Threshold(3, threshold=[0.5, 1.0, 1.5], surrogate=surrogate.fast_sigmoid(k=2.0))
+    x = jnp.array([[0.5, 1.2, 1.0]])
+    np.testing.assert_array_equal(layer(x), [[0.0, 1.0, 0.0]])  # strict: 0.5 > 0.5 is False
+    grad = jax.grad(lambda x: layer(x).sum())(x)
+    d = np.array([0.0, 0.2, -0.5])  # x - threshold
+    np.testing.assert_allclose(grad[0], 1.0 / (1.0 + 2.0 * np.abs(d)) ** 2, rtol=1e-6)
+    assert isinstance(layer.threshold, Const)
+
+
+def test_threshold_trainable_gets_gradient():
+    layer = Threshold(2, 1.0, trainable=True, surrogate="straight_through")
+    graphdef, params, rest = nnx.split(layer, nnx.Param, ...)
+
+    def f(params):
+        return nnx.merge(graphdef, params, rest)(jnp.array([[2.0, 0.0]])).sum()
+
+    g = jax.grad(f)(params)
+    np.testing.assert_allclose(g["threshold"][...], -2.0)
