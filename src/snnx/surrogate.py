@@ -139,8 +139,7 @@ def sigmoid(k: float = 5.0) -> Surrogate:
     k = _positive("k", k)
 
     def derivative(x):
-        s = jax.nn.sigmoid(k * x)
-        return k * s * (1.0 - s)
+        return k * jax.nn.sigmoid(k * x) * jax.nn.sigmoid(-k * x)
 
     return Surrogate("sigmoid", derivative, (("k", k),))
 

@@ -1,0 +1,83 @@
+"""Integrate-and-fire neuron (no leak)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import jax
+
+from snnx import surrogate as _surrogate
+from snnx.neurons._base import Neuron, make_parameter, resolve_trainable, spike_and_reset
+
+
+class IF(Neuron):
+    r"""Integrate-and-fire neuron: a perfect integrator with a threshold.
+
+    Discrete update, per step ``t`` (``x`` is this step's input)::
+
+        v = v + x
+        z = v > threshold                     # strict, on the updated membrane
+        v = v_reset        where z            (reset="zero")
+        v = v - threshold  where z            (reset="subtract")
+        (no change)                           (reset="none")
+
+    Output: ``z`` (0./1. spikes, surrogate gradient backward). State: ``{"v"}``.
+
+    NIR: ``nir.IF`` with ``r = 1``, ``v_threshold = threshold``, ``v_reset``.
+    Subtractive reset has no NIR form (exported as reset-to-value with a warning).
+
+    Args:
+        shape: per-sample shape of the layer (int or tuple), e.g. ``128`` or
+            ``(28, 28, 16)`` for a channels-last feature map.
+        threshold: firing threshold; scalar or per-unit.
+        reset: ``"zero"`` (to ``v_reset``), ``"subtract"`` or ``"none"``.
+        v_reset: value after a ``"zero"`` reset.
+        surrogate: spike function (name or :class:`snnx.surrogate.Surrogate`).
+        trainable: ``True`` (``threshold`` and ``v_reset`` learnable), ``False``
+            (both frozen) or the names to learn.
+        detach_reset: stop the gradient through the reset term.
+
+    Example:
+        >>> neuron = IF(3, threshold=1.0)
+        >>> state = neuron.init_state(batch_shape=2)
+        >>> z, state = neuron(jnp.ones((2, 3)), state)
+
+    References:
+        Lapicque (1907); Gerstner, Kistler, Naud, Paninski (2014), *Neuronal
+        Dynamics*, ch. 1.
+    """
+
+    state_names = ("v",)
+    param_names = ("threshold", "v_reset")
+
+    def __init__(
+        self,
+        shape: int | Sequence[int],
+        threshold=1.0,
+        *,
+        reset: str = "zero",
+        v_reset=0.0,
+        surrogate: str | _surrogate.Surrogate | None = None,
+        trainable: bool | Iterable[str] = True,
+        detach_reset: bool = True,
+    ):
+        super().__init__(shape)
+        learn = resolve_trainable(trainable, self.param_names)
+        self.threshold = make_parameter("threshold", threshold, self.shape, "threshold" in learn)
+        self.v_reset = make_parameter("v_reset", v_reset, self.shape, "v_reset" in learn)
+        self.reset = self._check_reset(reset)
+        self.surrogate = _surrogate.get(surrogate)
+        self.detach_reset = bool(detach_reset)
+
+    def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
+        x = self._check_step(x, state)
+        v = state["v"] + x
+        z, v = spike_and_reset(
+            v,
+            self.threshold[...],
+            spike_fn=self.surrogate,
+            reset=self.reset,
+            v_reset=self.v_reset[...],
+            detach_reset=self.detach_reset,
+        )
+        return z, {"v": v}

@@ -1,0 +1,61 @@
+"""Leaky integrator (non-spiking)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from snnx.neurons._base import Neuron, make_parameter, resolve_trainable
+
+
+class LI(Neuron):
+    r"""Leaky integrator: a LIF membrane without threshold, typically a readout.
+
+    Discrete update, per step ``t`` (``x`` is this step's input)::
+
+        v = beta * v + (1 - beta) * v_leak + x
+
+    No spike, no reset. Output: ``v`` (the updated membrane). State: ``{"v"}``.
+
+    NIR: ``nir.LI`` with ``tau = dt / (1 - beta)``, ``r = tau / dt`` (unit input
+    gain), ``v_leak``; ``beta = 1`` is exported as ``nir.I``.
+
+    Args:
+        shape: per-sample shape of the layer (int or tuple).
+        beta: membrane decay per step in [0, 1]; scalar or per-unit.
+        v_leak: resting potential the membrane decays towards (default 0).
+        trainable: ``True`` (``beta`` and ``v_leak`` learnable), ``False`` (both
+            frozen) or the names to learn.
+
+    Example:
+        >>> readout = LI(10, beta=0.95)
+        >>> state = readout.init_state(batch_shape=2)
+        >>> v, state = readout(jnp.ones((2, 10)), state)
+
+    References:
+        Gerstner, Kistler, Naud, Paninski (2014), *Neuronal Dynamics*, ch. 1.
+    """
+
+    state_names = ("v",)
+    param_names = ("beta", "v_leak")
+
+    def __init__(
+        self,
+        shape: int | Sequence[int],
+        beta=0.9,
+        *,
+        v_leak=0.0,
+        trainable: bool | Iterable[str] = True,
+    ):
+        super().__init__(shape)
+        learn = resolve_trainable(trainable, self.param_names)
+        self.beta = make_parameter("beta", beta, self.shape, "beta" in learn, unit_interval=True)
+        self.v_leak = make_parameter("v_leak", v_leak, self.shape, "v_leak" in learn)
+
+    def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
+        x = self._check_step(x, state)
+        beta = jnp.clip(self.beta[...], 0.0, 1.0)
+        v = beta * state["v"] + (1.0 - beta) * self.v_leak[...] + x
+        return v, {"v": v}
