@@ -210,3 +210,15 @@ def test_threshold_trainable_gets_gradient():
 
     g = jax.grad(f)(params)
     np.testing.assert_allclose(g["threshold"][...], -2.0)
+
+
+def test_pooling_is_differentiable_under_jit():
+    # Each input element receives one unit of gradient per window covering it:
+    # a 2x2 window with stride 1 on a 3x3 map covers the corners once, the
+    # edges twice and the centre four times.
+    counts = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]])
+    x = jnp.ones((1, 3, 3, 1))
+    g_sum = jax.jit(jax.grad(lambda a: SumPool((2, 2), strides=(1, 1))(a).sum()))(x)
+    g_avg = jax.jit(jax.grad(lambda a: AvgPool((2, 2), strides=(1, 1))(a).sum()))(x)
+    np.testing.assert_allclose(np.asarray(g_sum)[0, :, :, 0], counts)
+    np.testing.assert_allclose(np.asarray(g_avg)[0, :, :, 0], counts / 4.0)

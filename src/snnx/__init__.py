@@ -1,12 +1,87 @@
-"""snnx: spiking neural networks on JAX and Flax NNX, with faithful NIR exchange."""
+"""snnx: spiking neural networks on JAX and Flax NNX, with faithful NIR exchange.
 
+The names below are the public API; everything in a module whose name starts
+with an underscore is private. ``snnx.train``, ``snnx.datasets`` and
+``snnx.cli`` are imported on first use (they pull in orbax, matplotlib, ...).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from snnx import encoders as encoders
+from snnx import layers as layers
+from snnx import losses as losses
+from snnx import metrics as metrics
+from snnx import neurons as neurons
+from snnx import nir as nir
 from snnx import surrogate as surrogate
+from snnx.engine import Graph as Graph
 from snnx.engine import Sequential as Sequential
 from snnx.engine import run as run
+from snnx.layers import AvgPool as AvgPool
+from snnx.layers import Delay as Delay
+from snnx.layers import Flatten as Flatten
+from snnx.layers import Scale as Scale
+from snnx.layers import SumPool as SumPool
+from snnx.layers import Threshold as Threshold
+from snnx.neurons import ALIF as ALIF
+from snnx.neurons import IF as IF
+from snnx.neurons import LI as LI
 from snnx.neurons import LIF as LIF
+from snnx.neurons import PSU_LIF as PSU_LIF
+from snnx.neurons import RIF as RIF
+from snnx.neurons import RLIF as RLIF
 from snnx.neurons import Const as Const
+from snnx.neurons import CuBaLI as CuBaLI
+from snnx.neurons import CuBaLIF as CuBaLIF
+from snnx.neurons import I as I
 from snnx.neurons import Neuron as Neuron
+from snnx.neurons import RCuBaLIF as RCuBaLIF
+from snnx.neurons import ResonateFire as ResonateFire
 
 __version__ = "0.1.0"
 
-__all__ = ["LIF", "Const", "Neuron", "Sequential", "run", "surrogate"]
+_LAZY = ("train", "datasets", "cli")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return importlib.import_module(f"snnx.{name}")
+    raise AttributeError(f"module 'snnx' has no attribute {name!r}")
+
+
+__all__ = [
+    "ALIF",
+    "IF",
+    "LI",
+    "LIF",
+    "PSU_LIF",
+    "RIF",
+    "RLIF",
+    "AvgPool",
+    "Const",
+    "CuBaLI",
+    "CuBaLIF",
+    "Delay",
+    "Flatten",
+    "Graph",
+    "I",
+    "Neuron",
+    "RCuBaLIF",
+    "ResonateFire",
+    "Scale",
+    "Sequential",
+    "SumPool",
+    "Threshold",
+    "datasets",
+    "encoders",
+    "layers",
+    "losses",
+    "metrics",
+    "neurons",
+    "nir",
+    "run",
+    "surrogate",
+    "train",
+]

@@ -1,7 +1,8 @@
-"""The execution engine: ``Sequential`` and the time loop ``run``."""
+"""The execution engine: ``Sequential``, ``Graph`` and the time loop ``run``."""
 
+from snnx.engine._graph import Graph as Graph
 from snnx.engine._run import run as run
 from snnx.engine._sequential import Sequential as Sequential
 from snnx.engine._sequential import is_stateful as is_stateful
 
-__all__ = ["Sequential", "is_stateful", "run"]
+__all__ = ["Graph", "Sequential", "is_stateful", "run"]

@@ -113,7 +113,7 @@ class _Pool(nnx.Module):
             )
         y = jax.lax.reduce_window(
             x,
-            jnp.zeros((), x.dtype),
+            0.0,  # a Python scalar selects the differentiable reduce_window_sum primitive
             jax.lax.add,
             window_dimensions=(1,) * lead + window + (1,),
             window_strides=(1,) * lead + strides + (1,),

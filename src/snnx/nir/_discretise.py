@@ -52,3 +52,13 @@ def gain_from_tau(r, tau, dt: float) -> np.ndarray:
 def unit_gain_r(tau, dt: float) -> np.ndarray:
     """The ``r`` (or ``w_in``) that makes the Euler input gain exactly 1: ``tau / dt``."""
     return np.asarray(tau, dtype=np.float64) / dt
+
+
+def delay_from_steps(steps, dt: float) -> np.ndarray:
+    """A delay of ``steps`` whole steps in NIR's units (seconds): ``steps * dt``."""
+    return np.asarray(steps, dtype=np.float64) * dt
+
+
+def steps_from_delay(delay, dt: float) -> np.ndarray:
+    """A NIR delay (seconds) in steps, ``delay / dt`` (float: the caller checks it is whole)."""
+    return np.asarray(delay, dtype=np.float64) / dt

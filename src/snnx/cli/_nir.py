@@ -1,0 +1,319 @@
+"""``snnx nir``: inspect and simulate NIR files.
+
+``snnx nir info FILE`` prints one row per node (name, type, input and output
+shapes, key parameters), then the edges. ``snnx nir run FILE --dt DT --input
+x.npy`` imports the graph with :func:`snnx.nir.from_nir`, runs it on the
+time-major input ``(T, B, *shape)`` (NIR layout, channels-first) and prints a
+summary; ``--out y.npz`` saves every output and, for spiking outputs, the spike
+count per sample and unit. Errors print one line (``snnx nir: error: ...``) and
+exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+PROG = "snnx nir"
+
+
+class UsageError(Exception):
+    """A bad argument or file (reported as one line, exit status 2)."""
+
+
+def _one_line_error(message: str):
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "nir",
+        help="inspect (info) or simulate (run) a NIR file",
+        description="Inspect or simulate a NIR graph file (docs/nir.md has the conventions).",
+    )
+    sub = p.add_subparsers(dest="nir_command", metavar="{info,run}")
+    info = sub.add_parser("info", help="list the nodes (type, shapes, parameters) and edges of a NIR file")
+    info.add_argument("file", help="NIR file (.nir, HDF5)")
+    info.set_defaults(func=_guard(_info))
+    run = sub.add_parser(
+        "run",
+        help="simulate a NIR file on a time-major input",
+        description="Import FILE with snnx.nir.from_nir at step DT and run it on INPUT, an .npy array "
+        "(T, B, *shape) in NIR layout (channels-first), or an .npz with one array per Input node.",
+    )
+    run.add_argument("file", help="NIR file (.nir, HDF5)")
+    run.add_argument("--dt", required=True, help="seconds per step (NIR files do not store it)")
+    run.add_argument("--input", required=True, help=".npy (T, B, *shape) or .npz keyed by Input node names")
+    run.add_argument("--out", default=None, help="write outputs and spike counts to this .npz")
+    run.add_argument("--reset", default=None, choices=("zero", "subtract"), help="override every reset")
+    run.set_defaults(func=_guard(_run))
+    for parser in (p, info, run):
+        parser.error = _one_line_error  # argparse's own errors as one line too
+    p.set_defaults(func=_missing_subcommand)
+    return p
+
+
+def _missing_subcommand(args) -> int:
+    print(f"{PROG}: error: choose a subcommand: info or run (see snnx nir --help)", file=sys.stderr)
+    return 2
+
+
+def _guard(command):
+    def wrapped(args) -> int:
+        from snnx.nir import NIRError
+
+        try:
+            return command(args)
+        except (UsageError, NIRError, ValueError, TypeError, OSError) as err:
+            message = " ".join(str(err).split())  # one line
+            print(f"{PROG} {args.nir_command}: error: {message}", file=sys.stderr)
+            return 2
+
+    return wrapped
+
+
+# --------------------------------------------------------------------------- info
+
+
+def _fmt_shape(shape) -> str:
+    if shape is None:
+        return "?"
+    return (
+        "("
+        + ", ".join(str(int(d)) for d in np.ravel(np.asarray(shape)))
+        + ("," if np.size(shape) == 1 else "")
+        + ")"
+    )
+
+
+def _fmt_value(value) -> str:
+    arr = np.asarray(value)
+    if arr.dtype.kind in "SUO":
+        return str(arr.item() if arr.size == 1 else arr.tolist())
+    if arr.size == 0:
+        return "[]"
+    flat = arr.astype(np.float64).ravel()
+    if np.all(flat == flat[0]):
+        return f"{flat[0]:.4g}"
+    if arr.dtype.kind in "iu" and arr.size <= 4:  # per-axis stride, padding, ...
+        return "(" + ", ".join(str(int(v)) for v in flat) + ")"
+    return f"{flat.min():.4g}..{flat.max():.4g}"
+
+
+_PARAMS = {
+    "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
+    "LI": ("tau", "r", "v_leak"),
+    "CubaLIF": ("tau_syn", "tau_mem", "r", "w_in", "v_leak", "v_threshold", "v_reset"),
+    "CubaLI": ("tau_syn", "tau_mem", "r", "w_in", "v_leak"),
+    "IF": ("r", "v_threshold", "v_reset"),
+    "I": ("r",),
+    "Threshold": ("threshold",),
+    "Scale": ("scale",),
+    "Delay": ("delay",),
+    "Conv1d": ("stride", "padding", "dilation", "groups"),
+    "Conv2d": ("stride", "padding", "dilation", "groups"),
+    "SumPool2d": ("kernel_size", "stride", "padding"),
+    "AvgPool2d": ("kernel_size", "stride", "padding"),
+    "Flatten": ("start_dim", "end_dim"),
+}
+
+
+def _describe(node) -> str:
+    kind = type(node).__name__
+    parts = []
+    if hasattr(node, "weight"):
+        parts.append(f"weight {_fmt_shape(np.shape(node.weight))}")
+        if getattr(node, "bias", None) is not None and kind == "Affine":
+            parts.append(f"bias {_fmt_shape(np.shape(node.bias))}")
+    for field in _PARAMS.get(kind, ()):
+        value = getattr(node, field, None)
+        if value is not None:
+            parts.append(f"{field}={_fmt_value(value)}")
+    reset = (getattr(node, "metadata", None) or {}).get("reset")
+    if reset is not None:
+        parts.append(f"reset={_fmt_value(reset)}")
+    return " ".join(parts)
+
+
+def _rows(graph, prefix: str, depth: int):
+    import nir
+
+    for name, node in graph.nodes.items():
+        yield prefix + name, depth, node
+        if isinstance(node, nir.NIRGraph):
+            yield from _rows(node, f"{prefix}{name}.", depth + 1)
+
+
+def _edges(graph, prefix: str):
+    import nir
+
+    for src, dst in graph.edges:
+        yield f"{prefix}{src}", f"{prefix}{dst}"
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            yield from _edges(node, f"{prefix}{name}.")
+
+
+def _declared(node, key: str):
+    types = getattr(node, key, None)
+    if not isinstance(types, dict) or not types:
+        return None
+    return next(iter(types.values()))
+
+
+def _info(args) -> int:
+    import nir
+
+    from snnx.nir import NIRError, _topology, read
+
+    graph = read(args.file)
+    in_shapes, out_shapes, note = {}, {}, None
+    try:
+        in_shapes, out_shapes, _ = _topology.analyse(_topology.flatten(graph))
+    except NIRError as err:
+        note = f"shapes could not be inferred: {' '.join(str(err).split())}"
+    rows = []
+    for name, depth, node in _rows(graph, "", 0):
+        kind = type(node).__name__
+        if isinstance(node, nir.NIRGraph):
+            ins = [
+                _fmt_shape(_declared(n, "input_type"))
+                for n in node.nodes.values()
+                if isinstance(n, nir.Input)
+            ]
+            outs = [
+                _fmt_shape(_declared(n, "output_type"))
+                for n in node.nodes.values()
+                if isinstance(n, nir.Output)
+            ]
+            shape_in, shape_out = " ".join(ins) or "?", " ".join(outs) or "?"
+            desc = f"subgraph of {len(node.nodes)} nodes"
+        else:
+            shape_in = in_shapes.get(
+                name, _declared(node, "input_type") if not isinstance(node, nir.Input) else None
+            )
+            shape_out = out_shapes.get(name, _declared(node, "output_type"))
+            shape_in = "-" if isinstance(node, nir.Input) else _fmt_shape(shape_in)
+            shape_out = "-" if isinstance(node, nir.Output) else _fmt_shape(shape_out)
+            desc = _describe(node)
+        rows.append(("  " * depth + name, kind, shape_in, shape_out, desc))
+    header = ("node", "type", "input", "output", "parameters")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    meta = dict(getattr(graph, "metadata", None) or {})
+    print(f"{args.file}: {len(rows)} nodes" + (f", metadata {_fmt_meta(meta)}" if meta else ""))
+    for row in [header, *rows]:
+        line = "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+        print(line.rstrip())
+    edges = list(_edges(graph, ""))
+    print(f"edges ({len(edges)}):")
+    for src, dst in edges:
+        print(f"  {src} -> {dst}")
+    if note:
+        print(f"note: {note}")
+    return 0
+
+
+def _fmt_meta(meta: dict) -> str:
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in sorted(meta.items()))
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _dt(text: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"--dt must be a number of seconds, got {text!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise UsageError(f"--dt must be a positive finite number of seconds, got {text}")
+    return value
+
+
+def _load_input(path: str, names: list[str]):
+    if not os.path.isfile(path):
+        raise UsageError(f"--input file {path!r} does not exist")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"--input {path!r} is not a .npy/.npz array file: {err}") from None
+    if isinstance(data, np.ndarray):
+        if len(names) != 1:
+            raise UsageError(f"the graph has inputs {names}: give --input as an .npz with those keys")
+        return {names[0]: data}
+    with data:
+        if len(names) == 1 and len(data.files) == 1:
+            return {names[0]: data[data.files[0]]}
+        if set(data.files) != set(names):
+            raise UsageError(f"--input {path!r} must hold the arrays {names}, got {sorted(data.files)}")
+        return {n: data[n] for n in names}
+
+
+def _run(args) -> int:
+    import jax.numpy as jnp
+    import nir
+
+    from snnx import run
+    from snnx.nir import _topology, from_nir, read
+
+    dt = _dt(args.dt)
+    graph = read(args.file)
+    names = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
+    xs = _load_input(args.input, names)
+    for name, x in xs.items():
+        if x.ndim < 3:
+            raise UsageError(f"input {name!r} must have shape (T, B, *shape), got {x.shape}")
+        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+            raise UsageError(f"input {name!r} must be real numbers, got dtype {x.dtype}")
+    _, shapes, _ = _topology.analyse(_topology.flatten(graph))
+    for name, x in xs.items():
+        want = tuple(shapes[name])
+        if tuple(x.shape[2:]) != want:
+            dims = ", ".join(map(str, want))
+            raise UsageError(f"input {name!r} must have shape (T, B, {dims}) (NIR layout), got {x.shape}")
+    model = from_nir(graph, dt, reset=args.reset)
+    x = xs[names[0]] if len(names) == 1 else xs
+    x = (
+        {k: jnp.asarray(v, jnp.float32) for k, v in x.items()}
+        if isinstance(x, dict)
+        else jnp.asarray(x, jnp.float32)
+    )
+    ys, _ = run(model, x)
+    outs = (
+        {k: np.asarray(v) for k, v in ys.items()}
+        if isinstance(ys, dict)
+        else {_output_name(graph): np.asarray(ys)}
+    )
+    steps, batch = next(iter(xs.values())).shape[:2]
+    print(f"{args.file}: {steps} steps x {batch} samples at dt = {dt:g} s")
+    saved = {}
+    for name, y in outs.items():
+        saved[name] = y
+        if np.isin(y, (0.0, 1.0)).all():
+            counts = y.sum(axis=0)
+            saved[f"{name}_spike_count"] = counts
+            rate = float(y.mean()) if y.size else 0.0
+            per_sample = counts.reshape(batch, -1).sum(axis=1).astype(int).tolist()
+            print(
+                f"  output {name!r}: shape {y.shape}, spikes {int(counts.sum())} "
+                f"({rate:.4f} per unit per step), per sample {per_sample}"
+            )
+        else:
+            print(
+                f"  output {name!r}: shape {y.shape}, values in [{y.min():.4g}, {y.max():.4g}] (not spikes)"
+            )
+    if args.out:
+        np.savez(args.out, **saved)
+        print(f"wrote {args.out} ({', '.join(sorted(saved))})")
+    return 0
+
+
+def _output_name(graph) -> str:
+    import nir
+
+    names = [k for k, n in graph.nodes.items() if isinstance(n, nir.Output)]
+    return names[0] if names else "output"

@@ -1,0 +1,226 @@
+"""``from_nir``: a NIR graph -> a snnx model that runs it with forward Euler at step ``dt``."""
+
+from __future__ import annotations
+
+import os
+
+import nir
+import numpy as np
+from flax import nnx
+
+from snnx.engine import Graph, Sequential
+from snnx.nir import _convert, _discretise, _topology
+from snnx.nir._io import read
+from snnx.nir._layout import ToChannelsFirst, ToChannelsLast
+
+_RECURRENT_NEURONS = ("IF", "LIF", "CubaLIF")
+
+
+def _fuse_recurrent(flat: _topology.Flat, in_shapes: dict) -> dict[str, str]:
+    """Find ``neuron <-> Affine/Linear`` two-node cycles; returns neuron -> dense name.
+
+    A pair is fused when the dense node's only input is the neuron and its only
+    output goes back to it, the neuron is IF/LIF/CubaLIF over a flat ``(N,)``
+    shape and the weight is ``(N, N)``. The result is exact: RIF/RLIF/RCuBaLIF
+    add ``W z[t-1] + b`` with ``z[-1] = 0``, which is what NIR's back edge
+    carries (the dense node's output on zero state, ``b``, at ``t = 0``).
+    """
+    fused: dict[str, str] = {}
+    for name, node in flat.nodes.items():
+        if _convert.kind(node) not in ("Affine", "Linear"):
+            continue
+        ins = [s for s, d in flat.edges if d == name]
+        outs = [d for s, d in flat.edges if s == name]
+        if len(ins) != 1 or outs != ins:
+            continue
+        neuron = ins[0]
+        shape = in_shapes.get(neuron)
+        if (
+            _convert.kind(flat.nodes[neuron]) in _RECURRENT_NEURONS
+            and neuron not in fused
+            and shape is not None
+            and len(shape) == 1
+            and np.shape(node.weight) == (shape[0], shape[0])
+        ):
+            fused[neuron] = name
+    return fused
+
+
+def _chain(flat: _topology.Flat, edges: list) -> list[str] | None:
+    """The node names in order when the graph is one path Input -> ... -> Output, else None."""
+    if len(flat.inputs) != 1 or len(flat.outputs) != 1:
+        return None
+    succ: dict[str, list] = {}
+    indeg: dict[str, int] = {}
+    for src, dst in edges:
+        succ.setdefault(src, []).append(dst)
+        indeg[dst] = indeg.get(dst, 0) + 1
+    path, cur = [], flat.inputs[0]
+    while cur != flat.outputs[0]:
+        nxt = succ.get(cur, [])
+        if len(nxt) != 1 or indeg.get(nxt[0]) != 1 or len(path) > len(flat.nodes):
+            return None
+        cur = nxt[0]
+        path.append(cur)
+    path.pop()
+    return path if len(edges) == len(path) + 1 else None
+
+
+def _max_rank(ranks: int | dict) -> int:
+    return max(ranks.values()) if isinstance(ranks, dict) else ranks
+
+
+def _named_sequential(layers: list, names: list) -> Sequential:
+    seq = Sequential(*layers)
+    seq.nir_names = tuple(names)
+    return seq
+
+
+def from_nir(
+    graph_or_path: nir.NIRGraph | str | os.PathLike,
+    dt: float,
+    *,
+    reset: str | None = None,
+    channels_last: bool = False,
+) -> Sequential | Graph:
+    """Build a snnx model that runs a NIR graph in discrete time with step ``dt``.
+
+    The meaning of every primitive is fixed in ``docs/nir.md``: forward Euler
+    (``beta = 1 - dt/tau``, input gain ``r dt/tau``), spike on ``v > v_threshold``
+    after integrating the step's input, reset to ``v_reset`` in the same step,
+    several edges into a node summed, a back edge delays by one step and carries
+    its source's output on zero state at ``t = 0``.
+
+    The model follows the one-step contract (use it with :func:`snnx.run`):
+
+    * a path ``Input -> ... -> Output`` becomes a :class:`~snnx.engine.Sequential`
+      of native layers (a neuron with a non-unit input gain is preceded by a
+      ``Scale``); a ``LIF|CubaLIF|IF <-> Affine|Linear`` two-node cycle becomes
+      one ``RLIF``/``RCuBaLIF``/``RIF``;
+    * anything else (branches, sums, longer cycles, several inputs/outputs) runs
+      on a :class:`~snnx.engine.Graph` whose node names are the NIR names
+      (nested graphs flattened to ``"outer.inner"``). With several Input/Output
+      nodes, ``x``/``y`` are dicts keyed by their names.
+
+    Layers built from a NIR node carry its name: every ``Sequential`` made here
+    has ``nir_names`` (the NIR node per layer, ``None`` for helpers such as the
+    gain ``Scale``); :func:`node_states` maps a state to NIR names.
+
+    Args:
+        graph_or_path: a ``nir.NIRGraph`` (not modified) or a path to a NIR file
+            (read with :func:`snnx.nir.read`).
+        dt: the step in seconds (NIR files do not store it).
+        reset: ``None`` (reset to each node's ``v_reset``, NIR's meaning) or
+            ``"zero"``/``"subtract"`` to override every spiking node (NIR cannot
+            express subtraction; use it for graphs trained that way).
+        channels_last: ``False`` (default): the model takes and returns NIR
+            layout, ``(B, C, H, W)`` per step, i.e. ``x`` of shape
+            ``(T, B, C, H, W)`` for ``run``. ``True``: snnx layout
+            ``(B, H, W, C)`` in and out. Flat ``(B, N)`` data is the same either way.
+
+    Returns:
+        The model (``Sequential`` or ``Graph``; NIR-layout adapters around it
+        when a feature map crosses the boundary).
+
+    Raises:
+        NIRError: unsupported or malformed graph; the message names the node,
+            the field, what was expected and what arrived.
+
+    Example:
+        >>> model = from_nir("lif_norse.nir", dt=1e-4)
+        >>> spikes, _ = run(model, x)          # x: (T, B, 1)
+    """
+    dt = _discretise.check_dt(dt)
+    reset = _convert.check_reset(reset)
+    if not isinstance(channels_last, bool):
+        raise TypeError(f"`channels_last` must be a bool, got {channels_last!r}")
+    if isinstance(graph_or_path, (str, os.PathLike)):
+        graph = read(graph_or_path)
+    elif isinstance(graph_or_path, nir.NIRGraph):
+        graph = graph_or_path
+    else:
+        raise TypeError(
+            "`graph_or_path` must be a nir.NIRGraph or a path to a NIR file, "
+            f"got {type(graph_or_path).__name__}"
+        )
+    flat = _topology.flatten(graph)
+    in_shapes, out_shapes, _ = _topology.analyse(flat)
+    fused = _fuse_recurrent(flat, in_shapes)
+    dense = set(fused.values())
+    edges = [(s, d) for s, d in flat.edges if not (s in dense or d in dense)]
+
+    rngs = nnx.Rngs(0)  # parameters are overwritten from the file
+    units: dict[str, list] = {}
+    for name, node in flat.nodes.items():
+        if name in flat.inputs or name in flat.outputs or name in dense:
+            continue
+        kw = {}
+        if name in fused:
+            rec = flat.nodes[fused[name]]
+            kw["recurrent"] = np.asarray(rec.weight, np.float64)
+            kw["recurrent_bias"] = np.asarray(rec.bias, np.float64) if hasattr(rec, "bias") else None
+        units[name] = _convert.build(name, node, in_shapes[name], dt=dt, reset=reset, rngs=rngs, **kw)
+
+    in_ranks = {n: len(out_shapes[n]) for n in flat.inputs}
+    out_ranks = {n: len(out_shapes[n]) for n in flat.outputs}
+    layers, names = [], []
+    path = _chain(flat, edges)
+    if path is not None:
+        for name in path:
+            layers += units[name]
+            names += [None] * (len(units[name]) - 1) + [name]
+    else:
+        nodes = {
+            n: u[0] if len(u) == 1 else _named_sequential(u, [None] * (len(u) - 1) + [n])
+            for n, u in units.items()
+        }
+        single_in, single_out = len(flat.inputs) == 1, len(flat.outputs) == 1
+        graph_model = Graph(
+            nodes,
+            edges,
+            inputs=flat.inputs[0] if single_in else tuple(flat.inputs),
+            outputs=flat.outputs[0] if single_out else tuple(flat.outputs),
+            input_shape=(
+                _convert.snnx_shape(out_shapes[flat.inputs[0]])
+                if single_in
+                else {n: _convert.snnx_shape(out_shapes[n]) for n in flat.inputs}
+            ),
+        )
+        layers, names = [graph_model], [None]
+        in_ranks = in_ranks[flat.inputs[0]] if single_in else in_ranks
+        out_ranks = out_ranks[flat.outputs[0]] if single_out else out_ranks
+    if path is not None:
+        in_ranks, out_ranks = in_ranks[flat.inputs[0]], out_ranks[flat.outputs[0]]
+    if not channels_last:
+        if _max_rank(in_ranks) >= 2:
+            layers, names = [ToChannelsLast(in_ranks), *layers], [None, *names]
+        if _max_rank(out_ranks) >= 2:
+            layers, names = [*layers, ToChannelsFirst(out_ranks)], [*names, None]
+    if len(layers) == 1 and isinstance(layers[0], Graph):
+        return layers[0]
+    return _named_sequential(layers, names)
+
+
+def node_states(model, states) -> dict:
+    """Map a state of a model made by :func:`from_nir` to NIR node names.
+
+    Works on one step's state and on the stacked states of
+    ``run(..., return_states=True)``. A fused recurrent neuron appears under the
+    neuron's name (with its previous spikes as ``"z"``); a CubaLIF current is
+    NIR's ``i`` times ``(1 - beta) r`` (identical when that gain is 1).
+    """
+    out: dict = {}
+    if isinstance(model, Graph):
+        for name, st in states["nodes"].items():
+            layer = model.nodes[name]
+            if isinstance(layer, (Sequential, Graph)):
+                out.update(node_states(layer, st) if getattr(layer, "nir_names", None) else {name: st})
+            else:
+                out[name] = st
+        return out
+    for layer, name, st in zip(model.layers, getattr(model, "nir_names", ()), states, strict=False):
+        if isinstance(layer, (Graph, Sequential)) and getattr(layer, "nir_names", isinstance(layer, Graph)):
+            out.update(node_states(layer, st))
+        elif name is not None and st is not None:
+            out[name] = st
+    return out

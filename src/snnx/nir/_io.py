@@ -1,0 +1,174 @@
+"""Reading and writing NIR files (HDF5), tolerant where the meaning is unambiguous.
+
+``nir.read`` of nir 1.0.8 type-checks every graph and refuses real files that
+are fine to run (an Output shape with a stray batch axis, subgraph edges that
+name a node by a stale name). :func:`read` walks the HDF5 layout itself and
+builds the ``nir`` node objects without that check; the shape checks happen in
+:func:`snnx.nir.from_nir`, with errors that name the node and field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+
+import h5py
+import nir
+import numpy as np
+
+from snnx.nir._errors import NIRError
+
+# NIR node types from_nir knows; other types are still read when nir defines them.
+_IO_TYPES = ("Input", "Output")
+
+
+def _value(item):
+    if isinstance(item, h5py.Group):
+        return {k: _value(v) for k, v in item.items()}
+    value = item[()]
+    if isinstance(value, bytes):
+        return value.decode("utf8")
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return np.vectorize(lambda b: b.decode("utf8") if isinstance(b, bytes) else b)(value)
+    return value
+
+
+def _shape_field(fields: dict, key: str, name: str, kind: str):
+    value = fields.get(key)
+    if isinstance(value, dict):  # some writers store {"input": shape}
+        value = next(iter(value.values()), None)
+    if value is None:
+        raise NIRError(f"node {name!r} ({kind}): field {key!r} is missing", node=name, field=key)
+    return np.asarray(value, dtype=np.int64).reshape(-1)
+
+
+def _node(group: h5py.Group, name: str, path: str) -> nir.NIRNode:
+    fields = {k: _value(v) for k, v in group.items()}
+    kind = fields.pop("type", None)
+    if not isinstance(kind, str):
+        raise NIRError(f"{path}: node {name!r} has no 'type' field", node=name, field="type")
+    metadata = fields.pop("metadata", {}) or {}
+    if kind == "NIRGraph":
+        nodes_group = group.get("nodes")
+        if not isinstance(nodes_group, h5py.Group):
+            raise NIRError(f"{path}: graph node {name!r} has no 'nodes' group", node=name, field="nodes")
+        nodes = {k: _node(v, f"{name}.{k}" if name else k, path) for k, v in nodes_group.items()}
+        raw = fields.get("edges", np.zeros((0, 2)))
+        edges = [(str(a), str(b)) for a, b in np.asarray(raw).reshape(-1, 2)]
+        graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(metadata), type_check=False)
+        graph.edges = repaired_edges(graph, name or "<top>")
+        return graph
+    if kind == "Input":
+        key = "shape" if "shape" in fields else "input_type"
+        return nir.Input(input_type={"input": _shape_field(fields, key, name, kind)})
+    if kind == "Output":
+        key = "shape" if "shape" in fields else "output_type"
+        return nir.Output(output_type={"output": _shape_field(fields, key, name, kind)})
+    cls = getattr(nir, kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, nir.NIRNode) and dataclasses.is_dataclass(cls)):
+        raise NIRError(f"node {name!r}: unknown NIR node type {kind!r}", node=name, field="type")
+    if "input_type" in {f.name for f in dataclasses.fields(cls)}:  # Flatten, Identity: {"input": shape}
+        it = fields.get("input_type")
+        if isinstance(it, dict):
+            it = next(iter(it.values()), None)
+        fields["input_type"] = {"input": None if it is None else np.asarray(it)}
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name == "metadata" or not f.init:
+            continue
+        if f.name in fields:
+            kwargs[f.name] = fields[f.name]
+        elif f.name == "input_shape":
+            kwargs[f.name] = None  # Conv: inferred from the predecessor
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise NIRError(
+                f"node {name!r} ({kind}), field {f.name!r}: expected a value, got nothing (missing)",
+                node=name,
+                field=f.name,
+            )
+    try:
+        return cls(**kwargs, metadata=dict(metadata))
+    except Exception as err:  # nir's own __post_init__ checks
+        raise NIRError(f"node {name!r} ({kind}): cannot be built from the file: {err}", node=name) from err
+
+
+def _resolvable(graph: nir.NIRGraph, name: str) -> bool:
+    if name in graph.nodes:
+        return True
+    head, dot, rest = name.partition(".")
+    while dot:
+        sub = graph.nodes.get(head)
+        if isinstance(sub, nir.NIRGraph):
+            return _resolvable(sub, rest)
+        nxt, dot, rest = rest.partition(".")
+        head = f"{head}.{nxt}"
+    return False
+
+
+def repaired_edges(graph: nir.NIRGraph, where: str) -> list[tuple[str, str]]:
+    """Fix edges that name a missing node when exactly one unused node can be meant.
+
+    Real files (the NIR paper's braille subgraphs) name a node ``lif`` that is
+    stored as ``lif1``. When exactly one name is unknown and exactly one node is
+    named by no edge, the edge is rewritten and a warning says so. Anything else
+    is left for :func:`snnx.nir.from_nir` to reject. ``graph`` is not modified.
+    """
+    edges = [(str(a), str(b)) for a, b in graph.edges]
+    names = {n for e in edges for n in e}
+    unknown = sorted(n for n in names if not _resolvable(graph, n))
+    if not unknown:
+        return edges
+    used = {n.split(".")[0] for n in names} | names
+    unused = [n for n in graph.nodes if n not in used]
+    if len(unknown) != 1 or len(unused) != 1:
+        return edges
+    old, new = unknown[0], unused[0]
+    warnings.warn(
+        f"NIR graph {where!r}: edges name a node {old!r} that does not exist; the only node no "
+        f"edge names is {new!r}, reading those edges as {new!r}",
+        stacklevel=3,
+    )
+    return [(new if a == old else a, new if b == old else b) for a, b in edges]
+
+
+def read(path: str | os.PathLike) -> nir.NIRGraph:
+    """Read a NIR file into a ``nir.NIRGraph`` (tolerantly, without nir's type check).
+
+    Accepted deviations (see ``docs/nir.md``): batch axes in Input/Output shapes
+    and 0-d parameters (resolved by :func:`from_nir`), a missing ``v_reset``
+    (means 0), ``Conv.input_shape`` missing, subgraph edges naming a missing
+    node when exactly one node can be meant (fixed with a warning).
+
+    Args:
+        path: file name.
+
+    Returns:
+        The graph, as ``nir`` objects.
+
+    Raises:
+        NIRError: the file is not HDF5, is truncated, or is not a NIR graph.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise NIRError(f"NIR file {path!r} does not exist")
+    try:
+        with h5py.File(path, "r") as f:
+            group = f.get("node")
+            if not isinstance(group, h5py.Group):
+                raise NIRError(f"{path!r} is an HDF5 file but not a NIR graph (no 'node' group)")
+            graph = _node(group, "", path)
+    except NIRError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise NIRError(f"cannot read NIR file {path!r} (not HDF5 or truncated): {err}") from err
+    if not isinstance(graph, nir.NIRGraph):
+        raise NIRError(f"{path!r}: the top node is a {type(graph).__name__}, expected a NIRGraph")
+    return graph
+
+
+def write(path: str | os.PathLike, graph: nir.NIRGraph) -> None:
+    """Write ``graph`` (a ``nir.NIRGraph``, e.g. from :func:`snnx.nir.to_nir`) to ``path``."""
+    if not isinstance(graph, nir.NIRNode):
+        raise TypeError(f"`graph` must be a nir.NIRGraph (or nir node), got {type(graph).__name__}")
+    nir.write(os.fspath(path), graph)

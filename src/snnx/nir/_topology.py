@@ -1,0 +1,229 @@
+"""Graph structure of an imported NIR graph: flatten nested graphs, find cycles, infer shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nir
+import numpy as np
+
+from snnx.engine._graph import _dfs_back_edges
+from snnx.nir import _convert
+from snnx.nir._errors import NIRError, node_error
+from snnx.nir._io import repaired_edges
+
+
+@dataclass
+class Flat:
+    """A flat NIR graph: ``nodes`` (name -> nir node, no NIRGraph), ``edges``, I/O names."""
+
+    nodes: dict
+    edges: list
+    inputs: list
+    outputs: list
+
+
+def _endpoint(graph: nir.NIRGraph, prefix: str, name: str, role: str, edge) -> str:
+    """Full flat name of edge endpoint ``name`` in ``graph`` (a subgraph stands for its Input/Output)."""
+    node = graph.nodes.get(name)
+    if node is None:
+        head, dot, rest = name.partition(".")
+        while dot:
+            sub = graph.nodes.get(head)
+            if isinstance(sub, nir.NIRGraph):
+                return _endpoint(sub, f"{prefix}{head}.", rest, role, edge)
+            nxt, dot, rest = rest.partition(".")
+            head = f"{head}.{nxt}"
+        where = f"graph {prefix[:-1]!r}" if prefix else "the graph"
+        raise NIRError(
+            f"edge {tuple(edge)} in {where} names node {name!r}, which does not exist; "
+            f"nodes: {sorted(graph.nodes)}",
+            node=f"{prefix}{name}",
+            field="edges",
+        )
+    if isinstance(node, nir.NIRGraph):
+        want = nir.Output if role == "src" else nir.Input
+        ends = [n for n, v in node.nodes.items() if isinstance(v, want)]
+        if len(ends) != 1:
+            raise NIRError(
+                f"edge {tuple(edge)}: subgraph {prefix + name!r} has {len(ends)} {want.__name__} nodes; "
+                f"address one as '{name}.<node>'",
+                node=prefix + name,
+                field="edges",
+            )
+        return _endpoint(node, f"{prefix}{name}.", ends[0], role, edge)
+    return prefix + name
+
+
+def _collect(graph: nir.NIRGraph, prefix: str, flat: Flat, inner_io: list) -> None:
+    for name, node in graph.nodes.items():
+        full = prefix + name
+        if isinstance(node, nir.NIRGraph):
+            _collect(node, full + ".", flat, inner_io)
+            continue
+        if full in flat.nodes:
+            raise NIRError(f"node name {full!r} occurs twice after flattening nested graphs", node=full)
+        flat.nodes[full] = node
+        if isinstance(node, (nir.Input, nir.Output)):
+            if prefix:
+                inner_io.append(full)
+            else:
+                (flat.inputs if isinstance(node, nir.Input) else flat.outputs).append(full)
+    for edge in repaired_edges(graph, prefix[:-1] or "<top>"):
+        flat.edges.append(
+            (_endpoint(graph, prefix, edge[0], "src", edge), _endpoint(graph, prefix, edge[1], "dst", edge))
+        )
+
+
+def flatten(graph: nir.NIRGraph) -> Flat:
+    """Nested graphs become ``outer.inner`` names; their Input/Output nodes are wired through.
+
+    ``graph`` is not modified.
+    """
+    if not isinstance(graph, nir.NIRGraph):
+        raise TypeError(f"`graph` must be a nir.NIRGraph or a path to a NIR file, got {type(graph).__name__}")
+    flat, inner_io = Flat({}, [], [], []), []
+    _collect(graph, "", flat, inner_io)
+    for name in inner_io:  # identity: connect every predecessor to every successor (sums distribute)
+        preds = [s for s, d in flat.edges if d == name and s != name]
+        succs = [d for s, d in flat.edges if s == name and d != name]
+        first = next(i for i, e in enumerate(flat.edges) if name in e) if preds or succs else 0
+        kept = [e for e in flat.edges[:first] if name not in e]
+        rest = [e for e in flat.edges[first:] if name not in e]
+        flat.edges = kept + [(p, s) for p in preds for s in succs] + rest
+        del flat.nodes[name]
+    for name, node in flat.nodes.items():
+        k = _convert.kind(node)
+        if k not in _convert.SUPPORTED:
+            raise node_error(
+                name, k, "type", f"a supported NIR primitive {list(_convert.SUPPORTED)}", repr(k)
+            )
+    if not flat.inputs:
+        raise NIRError("the graph has no Input node (expected at least one nir.Input)", field="nodes")
+    if not flat.outputs:
+        raise NIRError("the graph has no Output node (expected at least one nir.Output)", field="nodes")
+    for src, dst in flat.edges:
+        if dst in flat.inputs:
+            raise NIRError(f"edge ({src!r}, {dst!r}) leads into Input node {dst!r}", node=dst, field="edges")
+        if src in flat.outputs:
+            raise NIRError(f"edge ({src!r}, {dst!r}) leaves Output node {src!r}", node=src, field="edges")
+    return flat
+
+
+def _declared(node) -> tuple[int, ...]:
+    io = node.input_type if isinstance(node, nir.Input) else node.output_type
+    return tuple(int(d) for d in next(iter(io.values())).reshape(-1))
+
+
+_FIXED_RANK = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d")
+
+
+def _want(name, node, shape):
+    """The per-sample shape a successor needs, when it says so (for stripping batch axes)."""
+    k = _convert.kind(node)
+    if k in ("Affine", "Linear"):
+        return (int(node.weight.shape[1]),)
+    if k in ("Conv1d", "Conv2d"):
+        return tuple(shape[len(shape) - (2 if k == "Conv1d" else 3) :])
+    if k in ("SumPool2d", "AvgPool2d"):
+        return tuple(shape[len(shape) - 3 :])
+    if k == "Flatten":
+        declared = (getattr(node, "input_type", None) or {}).get("input")
+        return None if declared is None else tuple(int(d) for d in np.asarray(declared).reshape(-1))
+    for field in ("tau", "tau_mem", "r", "v_threshold", "threshold", "scale", "delay"):
+        value = np.shape(getattr(node, field, None))
+        if len(value) >= 1 and np.prod(value) > 1:
+            return tuple(int(d) for d in value)
+    return None
+
+
+def analyse(flat: Flat) -> tuple[dict, dict, set]:
+    """Check structure and shapes: returns (in_shapes, out_shapes, back edge ids)."""
+    succ: dict[str, list] = {}
+    for eid, (src, dst) in enumerate(flat.edges):
+        succ.setdefault(src, []).append((eid, dst))
+    reached, back = _dfs_back_edges(flat.inputs, succ)
+    missing = [n for n in flat.nodes if n not in reached]
+    if missing:
+        raise NIRError(f"nodes {missing} cannot be reached from an Input node {flat.inputs}", node=missing[0])
+    into: dict[str, list] = {}
+    for src, dst in flat.edges:
+        into.setdefault(dst, []).append(src)
+    alive, todo = set(flat.outputs), list(flat.outputs)
+    while todo:
+        for src in into.get(todo.pop(), ()):
+            if src not in alive:
+                alive.add(src)
+                todo.append(src)
+    dead = [n for n in flat.nodes if n not in alive]
+    if dead:
+        raise NIRError(
+            f"nodes {dead} have no path to an Output node {flat.outputs} (a node is never dropped)",
+            node=dead[0],
+        )
+
+    out_shape: dict[str, tuple] = {}
+    for name in flat.inputs:
+        shape = _declared(flat.nodes[name])
+        for _, dst in succ.get(name, ()):  # tolerate batch axes left in the Input shape
+            want = _want(dst, flat.nodes[dst], shape) if dst in flat.nodes else None
+            if (
+                not want
+                or want == shape
+                or len(want) >= len(shape)
+                or shape[len(shape) - len(want) :] != want
+            ):
+                continue
+            # Affine/Conv/Pool fix the rank, so any prefix is batch; a parameter shape only
+            # tells that much when the prefix is all ones (a stray batch of one).
+            if _convert.kind(flat.nodes[dst]) in _FIXED_RANK or all(d == 1 for d in shape[: -len(want)]):
+                shape = want
+        out_shape[name] = shape
+    indeg = {n: 0 for n in flat.nodes}
+    for eid, (_, dst) in enumerate(flat.edges):
+        if eid not in back:
+            indeg[dst] += 1
+    ready = [n for n in flat.nodes if indeg[n] == 0]
+    in_shape: dict[str, tuple] = {}
+    preds: dict[str, list] = {}
+    for eid, (src, dst) in enumerate(flat.edges):
+        preds.setdefault(dst, []).append((eid, src))
+    while ready:
+        name = ready.pop(0)
+        node = flat.nodes[name]
+        if name not in flat.inputs:
+            fwd = [(src, out_shape[src]) for eid, src in preds.get(name, ()) if eid not in back]
+            shape = fwd[0][1]
+            for src, other in fwd[1:]:
+                if other != shape:
+                    raise node_error(
+                        name, _convert.kind(node), "input",
+                        f"equal shapes on all incoming edges ({fwd[0][0]!r} gives {shape})",
+                        f"{other} from {src!r}",
+                    )  # fmt: skip
+            in_shape[name] = shape
+            if isinstance(node, nir.Output):
+                declared = _declared(node)
+                if declared != shape and declared[len(declared) - len(shape) :] != shape:
+                    raise node_error(name, "Output", "shape", f"{shape} (from {fwd[0][0]!r})", declared)
+                out_shape[name] = shape
+            else:
+                try:
+                    out_shape[name] = _convert.output_shape(name, node, shape)
+                except NIRError as err:
+                    srcs = sorted({s for s, _ in fwd})
+                    raise NIRError(f"{err} (shape mismatch along the edge from {srcs})", node=name,
+                                   field=err.field) from None  # fmt: skip
+        for eid, dst in succ.get(name, ()):
+            if eid not in back:
+                indeg[dst] -= 1
+                if indeg[dst] == 0:
+                    ready.append(dst)
+    for eid in back:
+        src, dst = flat.edges[eid]
+        if out_shape[src] != in_shape[dst]:
+            raise node_error(
+                dst, _convert.kind(flat.nodes[dst]), "input",
+                f"shape {in_shape[dst]} on the back edge from {src!r}", f"{out_shape[src]}",
+            )  # fmt: skip
+    return in_shape, out_shape, back

@@ -1,0 +1,63 @@
+"""The public API is deliberate: these tests pin the exported names.
+
+Adding a name is a decision; so is removing one (it breaks users). Update the
+expected sets here in the same commit as the change.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import snnx
+
+EXPECTED = {
+    "snnx": {
+        "ALIF", "IF", "LI", "LIF", "PSU_LIF", "RIF", "RLIF", "AvgPool", "Const", "CuBaLI",
+        "CuBaLIF", "Delay", "Flatten", "Graph", "I", "Neuron", "RCuBaLIF", "ResonateFire",
+        "Scale", "Sequential", "SumPool", "Threshold", "datasets", "encoders", "layers",
+        "losses", "metrics", "neurons", "nir", "run", "surrogate", "train",
+    },
+    "snnx.neurons": {
+        "ALIF", "IF", "LI", "LIF", "PSU_LIF", "RIF", "RLIF", "Const", "CuBaLI", "CuBaLIF",
+        "I", "Neuron", "RCuBaLIF", "ResonateFire",
+    },
+    "snnx.layers": {"AvgPool", "Delay", "Flatten", "Scale", "SumPool", "Threshold"},
+    "snnx.engine": {"Graph", "Sequential", "is_stateful", "run"},
+    "snnx.surrogate": {
+        "Surrogate", "arctan", "boxcar", "custom", "fast_sigmoid", "get", "heaviside",
+        "sigmoid", "straight_through", "superspike", "tanh", "triangular",
+    },
+    "snnx.losses": {
+        "first_spike_cross_entropy", "max_membrane_cross_entropy", "silence_penalty",
+        "sparsity_penalty", "spike_count_cross_entropy", "spike_rate_mse",
+    },
+    "snnx.metrics": {
+        "first_spike_accuracy", "first_spike_times", "integral_accuracy", "max_membrane_accuracy",
+    },
+    "snnx.encoders": {
+        "delta", "latency", "pack_spikes", "population", "rate", "time_shift", "unpack_spikes",
+    },
+    "snnx.nir": {"NIRError", "from_nir", "read", "to_nir", "write"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(EXPECTED))
+def test_public_names_are_pinned(module):
+    mod = importlib.import_module(module)
+    assert set(mod.__all__) == EXPECTED[module]
+
+
+@pytest.mark.parametrize("module", sorted(EXPECTED))
+def test_every_public_name_resolves(module):
+    mod = importlib.import_module(module)
+    for name in mod.__all__:
+        assert getattr(mod, name) is not None, f"{module}.{name}"
+
+
+def test_lazy_subpackages_import_on_first_use():
+    assert snnx.train.__name__ == "snnx.train"
+    assert snnx.datasets.__name__ == "snnx.datasets"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        snnx.nope  # noqa: B018
