@@ -69,6 +69,14 @@ def test_max_membrane_cross_entropy_and_accuracy():
     np.testing.assert_allclose(losses.max_membrane_cross_entropy(v, y), expected, rtol=1e-6)
     acc = np.mean(logits.argmax(-1) == y)
     np.testing.assert_allclose(metrics.max_membrane_accuracy(v, y), acc)
+    # label smoothing s: target q = (1 - s) onehot + s / C
+    s = 0.2
+    q = np.full((B, C), s / C)
+    q[np.arange(B), y] += 1 - s
+    smoothed = -np.mean(np.sum(q * _log_softmax(logits), axis=-1))
+    np.testing.assert_allclose(
+        losses.max_membrane_cross_entropy(v, y, label_smoothing=s), smoothed, rtol=1e-6
+    )
 
 
 def test_spike_rate_mse_uses_rates():

@@ -40,6 +40,12 @@ EXPECTED = {
         "delta", "latency", "pack_spikes", "population", "rate", "time_shift", "unpack_spikes",
     },
     "snnx.nir": {"NIRError", "from_nir", "read", "to_nir", "write"},
+    "snnx.train": {
+        "Checkpointer", "TrainingDivergedError", "default_forward", "evaluate", "fit", "restore",
+    },
+    "snnx.datasets": {
+        "digits", "digits_images", "dvs_gesture", "load_heidelberg", "nmnist", "shd", "ssc",
+    },
 }
 
 

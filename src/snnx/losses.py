@@ -63,29 +63,39 @@ def spike_count_cross_entropy(
     """
     s = _number("label_smoothing", label_smoothing, 0.0, 1.0, open_high=True)
     outputs, targets = _check_readout(outputs, targets, time_axis)
-    logits = jnp.sum(outputs, axis=0)
-    labels = jax.nn.one_hot(targets, logits.shape[-1], dtype=logits.dtype)
-    if s > 0:
-        labels = optax.smooth_labels(labels, s)
+    return _cross_entropy(jnp.sum(outputs, axis=0), targets, s)
+
+
+def _cross_entropy(logits: jax.Array, targets: jax.Array, smoothing: float) -> jax.Array:
+    """Mean softmax cross-entropy against (optionally smoothed) one-hot targets."""
+    if smoothing == 0:
+        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, targets))
+    labels = optax.smooth_labels(jax.nn.one_hot(targets, logits.shape[-1], dtype=logits.dtype), smoothing)
     return jnp.mean(optax.softmax_cross_entropy(logits, labels))
 
 
-def max_membrane_cross_entropy(outputs: jax.Array, targets: jax.Array, *, time_axis: int = 0) -> jax.Array:
+def max_membrane_cross_entropy(
+    outputs: jax.Array, targets: jax.Array, *, time_axis: int = 0, label_smoothing: float = 0.0
+) -> jax.Array:
     """Softmax cross-entropy of the maximum membrane over time (LI read-outs).
 
-    ``loss = mean_b -log_softmax(max_t outputs[t, b])[targets[b]]``.
+    With ``m[b, c] = max_t outputs[t, b, c]`` and ``q`` the (smoothed) one-hot
+    targets as in :func:`spike_count_cross_entropy`::
+
+        loss = mean_b  -sum_c q[b, c] * log_softmax(m[b])[c]
 
     Args:
         outputs: ``(T, B, C)`` membrane traces.
         targets: ``(B,)`` integer labels.
         time_axis: the time axis of ``outputs``.
+        label_smoothing: ``s`` in [0, 1).
 
     Returns:
         float32 scalar.
     """
+    s = _number("label_smoothing", label_smoothing, 0.0, 1.0, open_high=True)
     outputs, targets = _check_readout(outputs, targets, time_axis)
-    logits = jnp.max(outputs, axis=0)
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, targets))
+    return _cross_entropy(jnp.max(outputs, axis=0), targets, s)
 
 
 def spike_rate_mse(

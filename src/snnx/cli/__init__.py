@@ -13,8 +13,15 @@ import sys
 _SUBCOMMANDS = ("train", "nir", "bench")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit code 2), no usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="snnx", description="Spiking neural networks on JAX/Flax NNX with NIR exchange."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -1,0 +1,335 @@
+"""``snnx train``: train a small spiking network and write a run folder.
+
+``runs/<name>/`` receives ``checkpoint/`` (orbax), ``model.nir``,
+``metrics.json``, ``curves.png`` and ``raster.png``. Argument errors print one
+line (``snnx train: error: ...``) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+DATASETS = ("digits", "shd", "ssc")
+NEURONS = {"lif": "LIF", "if": "IF", "cubalif": "CuBaLIF", "alif": "ALIF"}
+ENCODINGS = ("rate", "latency")
+#: Epochs between checkpoints (and after the last one); an orbax save costs ~0.2 s here.
+CHECKPOINT_EVERY = 10
+#: The time step written into ``model.nir`` (neurons know only per-step decays).
+NIR_DT = 1e-3
+
+
+class UsageError(Exception):
+    """A bad command-line argument (reported as one line, exit status 2)."""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "train",
+        help="train a spiking network (default: 8x8 digits) and write runs/<name>/",
+        description="Train a small spiking network and write the checkpoint, model.nir, metrics.json, "
+        "curves.png and raster.png to <out>/<name>/.",
+    )
+    p.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)} (default: digits)")
+    p.add_argument("--data-dir", default=None, help="folder with <dataset>_train.h5 and _test.h5 (shd, ssc)")
+    p.add_argument("--epochs", default="40", help="training epochs (default: 40)")
+    p.add_argument("--batch-size", default="32", help="samples per step (default: 32)")
+    p.add_argument(
+        "--lr", default="3e-3", help="peak Adam learning rate, cosine-decayed to 0 (default: 3e-3)"
+    )
+    p.add_argument("--neuron", default="lif", help=f"hidden neuron: {', '.join(NEURONS)} (default: lif)")
+    p.add_argument("--hidden", default="256", help="hidden neurons (default: 256)")
+    p.add_argument("--time-steps", default="25", help="time steps per sample (default: 25)")
+    p.add_argument("--encoding", default="rate", help="digits spike code: rate or latency (default: rate)")
+    p.add_argument("--label-smoothing", default="0.15", help="label smoothing of the loss (default: 0.15)")
+    p.add_argument("--weight-decay", default="0", help="AdamW decoupled weight decay (default: 0)")
+    p.add_argument("--seed", default="0", help="seed of initialisation, encoding and shuffling (default: 0)")
+    p.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")
+    p.add_argument("--name", default=None, help="run folder name (default: the dataset name)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+
+    def one_line_error(message: str):
+        print(f"snnx train: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    p.error = one_line_error  # argparse's own errors (unknown options) as one line too
+    p.set_defaults(func=command)
+    return p
+
+
+def _int(name: str, text: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"--{name} must be an integer, got {text!r}") from None
+    if value < minimum:
+        raise UsageError(f"--{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _positive_float(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"--{name} must be a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise UsageError(f"--{name} must be a positive finite number, got {text}")
+    return value
+
+
+def _fraction(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"--{name} must be a number, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise UsageError(f"--{name} must be in [0, 1), got {text}")
+    return value
+
+
+def parse_config(args: argparse.Namespace) -> dict:
+    """Validate the parsed arguments into a plain config dict (``UsageError`` on bad input)."""
+    if args.dataset not in DATASETS:
+        raise UsageError(f"--dataset must be one of {', '.join(DATASETS)}, got {args.dataset!r}")
+    if args.neuron not in NEURONS:
+        raise UsageError(f"--neuron must be one of {', '.join(NEURONS)}, got {args.neuron!r}")
+    if args.encoding not in ENCODINGS:
+        raise UsageError(f"--encoding must be one of {', '.join(ENCODINGS)}, got {args.encoding!r}")
+    if args.dataset != "digits" and not args.data_dir:
+        raise UsageError(f"--dataset {args.dataset} needs --data-dir with {args.dataset}_train.h5/_test.h5")
+    name = args.name or args.dataset
+    if not name or os.sep in name or name in (".", ".."):
+        raise UsageError(f"--name must be a plain folder name, got {name!r}")
+    return {
+        "dataset": args.dataset,
+        "data_dir": args.data_dir,
+        "epochs": _int("epochs", args.epochs, 1),
+        "batch_size": _int("batch-size", args.batch_size, 1),
+        "lr": _positive_float("lr", args.lr),
+        "neuron": args.neuron,
+        "hidden": _int("hidden", args.hidden, 1),
+        "time_steps": _int("time-steps", args.time_steps, 1),
+        "encoding": args.encoding,
+        "seed": _int("seed", args.seed, 0),
+        "label_smoothing": _fraction("label-smoothing", args.label_smoothing),
+        "weight_decay": _fraction("weight-decay", args.weight_decay),
+        "out": args.out,
+        "name": name,
+        "resume": bool(args.resume),
+    }
+
+
+def _fresh_rate_code(images, labels, cfg: dict):
+    """Training data re-encoded every epoch: ``epoch -> batches`` (a function of (seed, epoch))."""
+    import jax
+
+    from snnx import encoders
+    from snnx.train._data import ArrayData
+
+    key = jax.random.fold_in(jax.random.key(cfg["seed"]), 2)
+
+    def batches(epoch: int):
+        x = encoders.rate(jax.random.fold_in(key, epoch), images, cfg["time_steps"])
+        data = ArrayData(np.asarray(x), labels)
+        return data.batches(
+            cfg["batch_size"], epoch=epoch, seed=cfg["seed"], shuffle=True, drop_remainder=True
+        )
+
+    return batches
+
+
+def _load(cfg: dict):
+    """``(train_data, train_size, num_inputs, test, num_classes)`` for :func:`snnx.train.fit`."""
+    from snnx import datasets
+
+    if cfg["dataset"] == "digits":
+        train, test = datasets.digits(cfg["encoding"], cfg["time_steps"], seed=cfg["seed"])
+        if cfg["encoding"] == "rate":  # a fresh rate code each epoch: augmentation against overfitting
+            (images, labels), _ = datasets.digits_images()
+            return _fresh_rate_code(images, labels, cfg), len(labels), images.shape[1], test, 10
+        return train, train[0].shape[1], train[0].shape[2], test, 10
+    loader = getattr(datasets, cfg["dataset"])
+    paths = [os.path.join(cfg["data_dir"], f"{cfg['dataset']}_{part}.h5") for part in ("train", "test")]
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UsageError(f"--data-dir must contain {os.path.basename(path)}; {path!r} does not exist")
+    train = loader(paths[0], num_steps=cfg["time_steps"])
+    test = loader(paths[1], num_steps=cfg["time_steps"])
+    classes = int(max(train[1].max(), test[1].max())) + 1
+    return train, train[0].shape[1], train[0].shape[2], test, classes
+
+
+def build_model(cfg: dict, num_inputs: int, num_classes: int):
+    """``Linear(in -> H) -> neuron(H) -> Linear(H -> C) -> LI(C)`` readout."""
+    from flax import nnx
+
+    from snnx import neurons
+    from snnx.engine import Sequential
+
+    cls = getattr(neurons, NEURONS[cfg["neuron"]], None)
+    readout = getattr(neurons, "LI", None)
+    if cls is None or readout is None:
+        missing = NEURONS[cfg["neuron"]] if cls is None else "LI"
+        raise UsageError(f"--neuron {cfg['neuron']}: snnx.neurons.{missing} is not available in this install")
+    rngs = nnx.Rngs(cfg["seed"])
+    return Sequential(
+        nnx.Linear(num_inputs, cfg["hidden"], rngs=rngs),
+        cls(cfg["hidden"]),
+        nnx.Linear(cfg["hidden"], num_classes, rngs=rngs),
+        readout(num_classes),
+    )
+
+
+def _write_nir(model, num_inputs: int, path: str) -> str | None:
+    """Export to NIR; returns an explanation when the exporter is not available."""
+    try:
+        from snnx.nir import to_nir, write
+    except ImportError as err:
+        return f"snnx.nir.to_nir/write not available ({err})"
+    try:
+        graph = to_nir(model, (num_inputs,), NIR_DT)
+    except (ValueError, TypeError, NotImplementedError) as err:  # e.g. a neuron without a NIR form
+        return f"not exportable: {err}"
+    write(path, graph)
+    return None
+
+
+def _plot_curves(history: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax_loss.plot(epochs, [r["loss"] for r in history], label="train")
+    ax_loss.plot(epochs, [r["eval_loss"] for r in history], label="test")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_acc.plot(epochs, [r["accuracy"] for r in history], label="train")
+    ax_acc.plot(epochs, [r["eval_accuracy"] for r in history], label="test")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_raster(model, x, label: int, path: str) -> int:
+    """Input and hidden spikes of one sample ``x`` of shape ``(T, *in)``; returns the prediction."""
+    import jax.numpy as jnp
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from snnx.engine import Sequential, run
+
+    batch = jnp.asarray(x, jnp.float32)[:, None]
+    outputs, _ = run(model, batch)
+    hidden, _ = run(Sequential(model[0], model[1]), batch)
+    predicted = int(jnp.argmax(jnp.max(outputs[:, 0], axis=0)))
+    fig, (ax_in, ax_hid) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for ax, spikes, what in (
+        (ax_in, np.asarray(batch[:, 0]), "input"),
+        (ax_hid, np.asarray(hidden[:, 0]), "hidden"),
+    ):
+        spikes = spikes.reshape(spikes.shape[0], -1)
+        t, unit = np.nonzero(spikes)
+        ax.scatter(t, unit, s=4, marker="|", color="black")
+        ax.set(ylabel=f"{what} unit", ylim=(-0.5, spikes.shape[1] - 0.5))
+    ax_hid.set_xlabel("time step")
+    ax_in.set_title(f"test sample: label {label}, predicted {predicted}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return predicted
+
+
+def train(cfg: dict) -> dict:
+    """Run the whole job for a validated config; returns the summary written to metrics.json."""
+    import optax
+
+    from snnx import losses, metrics
+    from snnx.train import fit
+
+    start = time.perf_counter()
+    train_data, train_size, num_inputs, (x_test, y_test), num_classes = _load(cfg)
+    if cfg["batch_size"] > train_size:
+        raise UsageError(
+            f"--batch-size ({cfg['batch_size']}) must not exceed the training set size ({train_size})"
+        )
+    num_inputs = int(num_inputs)
+    model = build_model(cfg, num_inputs, num_classes)
+    run_dir = os.path.join(cfg["out"], cfg["name"])
+    ckpt_dir = os.path.join(run_dir, "checkpoint")
+    if not cfg["resume"] and os.path.isdir(ckpt_dir):
+        shutil.rmtree(ckpt_dir)  # a fresh run replaces the previous run's checkpoints
+    os.makedirs(run_dir, exist_ok=True)
+    history = fit(
+        model,
+        optax.adamw(
+            optax.cosine_decay_schedule(cfg["lr"], cfg["epochs"] * (train_size // cfg["batch_size"])),
+            weight_decay=cfg["weight_decay"],
+        ),
+        functools.partial(losses.max_membrane_cross_entropy, label_smoothing=cfg["label_smoothing"]),
+        train_data,
+        epochs=cfg["epochs"],
+        batch_size=cfg["batch_size"],
+        eval_data=(x_test, y_test),
+        eval_batch_size=x_test.shape[1],
+        metrics={"accuracy": metrics.max_membrane_accuracy},
+        checkpoint_dir=ckpt_dir,
+        checkpoint_every=CHECKPOINT_EVERY,
+        resume=cfg["resume"],
+        seed=cfg["seed"],
+    )
+    paths = {"checkpoint": ckpt_dir}
+    nir_path = os.path.join(run_dir, "model.nir")
+    nir_note = _write_nir(model, num_inputs, nir_path)
+    if nir_note is None:
+        paths["nir"] = nir_path
+    paths["curves"] = os.path.join(run_dir, "curves.png")
+    _plot_curves(history, paths["curves"])
+    paths["raster"] = os.path.join(run_dir, "raster.png")
+    predicted = _plot_raster(model, x_test[:, 0], int(y_test[0]), paths["raster"])
+    paths["metrics"] = os.path.join(run_dir, "metrics.json")
+    summary = {
+        "config": {k: v for k, v in cfg.items() if k != "resume"},
+        "test_accuracy": history[-1]["eval_accuracy"],
+        "test_loss": history[-1]["eval_loss"],
+        "train_samples": int(train_size),
+        "test_samples": int(x_test.shape[1]),
+        "raster_sample": {"label": int(y_test[0]), "predicted": predicted},
+        "nir": nir_path if nir_note is None else f"not written: {nir_note}",
+        "wall_time_s": time.perf_counter() - start,
+        "history": history,
+        "paths": paths,
+    }
+    with open(paths["metrics"], "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def command(args: argparse.Namespace) -> int:
+    try:
+        cfg = parse_config(args)
+        summary = train(cfg)
+    except UsageError as err:
+        print(f"snnx train: error: {err}", file=sys.stderr)
+        return 2
+    print(f"test accuracy: {summary['test_accuracy']:.4f} ({summary['test_samples']} held-out samples)")
+    if not summary["nir"].endswith("model.nir"):
+        print(f"model.nir {summary['nir']}")
+    for what, path in summary["paths"].items():
+        print(f"{what:>10}: {path}")
+    return 0

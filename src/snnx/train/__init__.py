@@ -1,0 +1,10 @@
+"""Training: ``fit`` (jitted steps, per-epoch shuffling, evaluation) and orbax checkpoints."""
+
+from snnx.train._checkpoint import Checkpointer as Checkpointer
+from snnx.train._checkpoint import restore as restore
+from snnx.train._fit import TrainingDivergedError as TrainingDivergedError
+from snnx.train._fit import default_forward as default_forward
+from snnx.train._fit import evaluate as evaluate
+from snnx.train._fit import fit as fit
+
+__all__ = ["Checkpointer", "TrainingDivergedError", "default_forward", "evaluate", "fit", "restore"]

@@ -1,0 +1,88 @@
+"""Progress display for :func:`snnx.train.fit`: ``rich`` on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+
+
+def format_record(record: dict, epochs: int) -> str:
+    parts = [f"epoch {record['epoch']}/{epochs}"]
+    for key, value in record.items():
+        if key in ("epoch", "time_s", "samples_per_s"):
+            continue
+        parts.append(f"{key} {value:.4f}")
+    parts.append(f"{record['samples_per_s']:.0f} samples/s")
+    parts.append(f"{record['time_s']:.1f}s")
+    return "  ".join(parts)
+
+
+class Progress:
+    """Per-step and per-epoch reporting.
+
+    Args:
+        mode: ``None`` (rich bar when stdout is a terminal, one plain line per
+            epoch otherwise), ``True`` (always rich), ``False`` (silent).
+        epochs: total number of epochs (for the ``epoch i/n`` label).
+    """
+
+    def __init__(self, mode: bool | None, epochs: int):
+        self.epochs = epochs
+        self.enabled = mode is not False
+        self._rich = None
+        self._task = None
+        if not self.enabled:
+            return
+        interactive = sys.stdout.isatty() if mode is None else True
+        if interactive:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._rich = Progress(
+                TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                transient=True,
+            )
+
+    def start_epoch(self, epoch: int, total_steps: int | None) -> None:
+        if self._rich is None:
+            return
+        if self._task is None:
+            self._rich.start()
+        else:
+            self._rich.remove_task(self._task)
+        self._task = self._rich.add_task(
+            "train", total=total_steps, epoch=epoch + 1, epochs=self.epochs, info=""
+        )
+
+    def step(self, loss: float, metrics: dict[str, float], samples_per_s: float) -> None:
+        if self._rich is None:
+            return
+        info = f"loss {loss:.4f}"
+        for key, value in metrics.items():
+            info += f"  {key} {value:.4f}"
+        info += f"  {samples_per_s:.0f} samples/s"
+        self._rich.update(self._task, advance=1, info=info)
+
+    def end_epoch(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        line = format_record(record, self.epochs)
+        if self._rich is not None:
+            self._rich.console.print(line)
+        else:
+            print(line, flush=True)
+
+    def message(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self._rich is not None:
+            self._rich.console.print(text)
+        else:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if self._rich is not None and self._task is not None:
+            self._rich.stop()
+            self._task = None

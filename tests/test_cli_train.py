@@ -1,0 +1,131 @@
+"""``snnx train`` end to end (tiny configuration) and its argument errors."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from snnx.cli import _train
+
+TINY = ["--epochs", "2", "--hidden", "16", "--time-steps", "5", "--batch-size", "128"]
+
+
+def run_train(argv: list[str]) -> int:
+    """``snnx train ARGV`` in-process (only the ``train`` subcommand registered)."""
+    parser = argparse.ArgumentParser(prog="snnx")
+    _train.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", *argv])
+    return args.func(args)
+
+
+def check_png(path) -> None:
+    import matplotlib.image
+
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    assert run_train([*TINY, "--out", str(out), "--name", "tiny"]) == 0
+    return out / "tiny"
+
+
+def test_writes_every_file(tiny_run, capsys):
+    assert (tiny_run / "checkpoint").is_dir() and os.listdir(tiny_run / "checkpoint")
+    for name in ("curves.png", "raster.png"):
+        check_png(tiny_run / name)
+    summary = json.loads((tiny_run / "metrics.json").read_text())
+    assert summary["config"]["epochs"] == 2 and len(summary["history"]) == 2
+    assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["test_samples"] == 360
+    assert summary["nir"].endswith("model.nir") and (tiny_run / "model.nir").is_file()
+
+
+def test_nir_round_trip_gives_same_predictions(tiny_run):
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from snnx import datasets, nir
+    from snnx.engine import run
+    from snnx.train import restore
+
+    cfg = json.loads((tiny_run / "metrics.json").read_text())["config"]
+    _, (x_test, _) = datasets.digits(cfg["encoding"], cfg["time_steps"], seed=cfg["seed"])
+    model = _train.build_model(cfg, 64, 10)
+    restore(tiny_run / "checkpoint", model)
+    imported = nir.from_nir(tiny_run / "model.nir", _train.NIR_DT)
+    x = jnp.asarray(x_test)
+    ours = np.asarray(jnp.argmax(jnp.max(run(model, x)[0], axis=0), axis=-1))
+    theirs = np.asarray(jnp.argmax(jnp.max(run(imported, x)[0], axis=0), axis=-1))
+    np.testing.assert_array_equal(ours, theirs)
+    assert isinstance(model, nnx.Module)
+
+
+def test_resume_continues_the_run(tiny_run, capsys):
+    out = str(tiny_run.parent)
+    assert run_train([*TINY[:1], "3", *TINY[2:], "--out", out, "--name", "tiny", "--resume"]) == 0
+    summary = json.loads((tiny_run / "metrics.json").read_text())
+    assert [r["epoch"] for r in summary["history"]] == [1, 2, 3]
+    assert "test accuracy:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dataset", "nope"], "--dataset must be one of digits, shd, ssc, got 'nope'"),
+        (["--epochs", "-3"], "--epochs must be >= 1, got -3"),
+        (["--epochs", "x"], "--epochs must be an integer, got 'x'"),
+        (["--batch-size", "5000"], "--batch-size (5000) must not exceed the training set size (1437)"),
+        (["--lr", "0"], "--lr must be a positive finite number, got 0"),
+        (["--neuron", "hh"], "--neuron must be one of lif, if, cubalif, alif, got 'hh'"),
+        (["--dataset", "shd"], "--dataset shd needs --data-dir"),
+    ],
+)
+def test_bad_arguments_one_line(argv, message, capsys, tmp_path):
+    assert run_train([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("snnx train: error: ") and message in err and err.count("\n") == 1
+
+
+def test_argparse_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_train(["--epochs"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "snnx train: error: argument --epochs: expected one argument\n"
+
+
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(f"snnx.cli._{name}") is None for name in ("nir", "bench")),
+    reason="the `snnx` entry point needs every subcommand module (snnx.cli._nir, snnx.cli._bench)",
+)
+def test_console_entry_point_bad_dataset(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from snnx.cli import main; sys.exit(main())",
+            "train",
+            "--dataset",
+            "nope",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "snnx train: error: --dataset must be one of digits, shd, ssc, got 'nope'"
+    ]
