@@ -41,7 +41,8 @@ EXPECTED = {
     },
     "snnx.nir": {"NIRError", "from_nir", "read", "to_nir", "write"},
     "snnx.train": {
-        "Checkpointer", "TrainingDivergedError", "default_forward", "evaluate", "fit", "restore",
+        "Checkpointer", "TrainingDivergedError", "TrainingInterrupted", "default_forward", "evaluate", "fit",
+        "restore",
     },
     "snnx.datasets": {
         "digits", "digits_images", "dvs_gesture", "load_heidelberg", "nmnist", "shd", "ssc",

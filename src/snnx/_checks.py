@@ -14,18 +14,19 @@ import numpy as np
 
 def shape_tuple(name: str, shape: int | Sequence[int]) -> tuple[int, ...]:
     """Normalise an int or a sequence of positive ints to a tuple."""
+    given = shape
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (int(shape),)
     try:
-        out = tuple(int(d) for d in shape)
-        ok = all(
+        ok = not isinstance(shape, (str, bytes)) and all(
             isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape
         )
+        out = tuple(int(d) for d in shape) if ok else ()
     except TypeError:
-        ok = False
+        ok, out = False, ()
     if not ok or any(d <= 0 for d in out):
         raise ValueError(
-            f"`{name}` must be a positive int or a tuple of positive ints, got {shape!r}"
+            f"`{name}` must be a positive int or a tuple of positive ints, got {given!r}"
         )
     return out
 

@@ -54,7 +54,10 @@ __all__ = [
 
 def heaviside(x: jax.Array) -> jax.Array:
     """The forward spike function ``H(x) = (x > 0)`` in the dtype of ``x`` (no gradient)."""
-    x = jnp.asarray(x)
+    try:
+        x = jnp.asarray(x)
+    except TypeError:
+        raise TypeError(f"`x` must be a numeric array, got {type(x).__name__} {x!r:.40}") from None
     return (x > 0).astype(x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32)
 
 
@@ -83,6 +86,14 @@ class Surrogate:
     derivative: Callable[[jax.Array], jax.Array] = dataclasses.field(compare=False, repr=False)
     params: tuple[tuple[str, float], ...] = ()
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"`name` must be a str, got {type(self.name).__name__} {self.name!r}")
+        if not callable(self.derivative):
+            raise TypeError(
+                f"`derivative` must be a callable x -> f'(x), got {type(self.derivative).__name__}"
+            )
+
     def __call__(self, x: jax.Array) -> jax.Array:
         x = jnp.asarray(x)
         if not jnp.issubdtype(x.dtype, jnp.floating):
@@ -98,8 +109,8 @@ class Surrogate:
 
 
 def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"`{name}` must be a positive number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"`{name}` must be a positive number (finite), got {value!r}")
     return float(value)
 
 

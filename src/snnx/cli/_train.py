@@ -2,7 +2,9 @@
 
 ``runs/<name>/`` receives ``checkpoint/`` (orbax), ``model.nir``,
 ``metrics.json``, ``curves.png`` and ``raster.png``. Argument errors print one
-line (``snnx train: error: ...``) and exit with status 2.
+line (``snnx train: error: ...``) and exit with status 2; SIGINT/SIGTERM writes a
+checkpoint, prints where, and exits with 128 + the signal number (``--resume``
+continues); a NaN/Inf loss exits with status 1, keeping the last good checkpoint.
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")
     p.add_argument("--name", default=None, help="run folder name (default: the dataset name)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    p.add_argument(
+        "--devices",
+        default=None,
+        help="data-parallel training over N devices or 'auto' (every device; several hosts after "
+        "jax.distributed.initialize); --batch-size must divide evenly (default: one device)",
+    )
 
     def one_line_error(message: str):
         print(f"snnx train: error: {message}", file=sys.stderr)
@@ -94,6 +102,13 @@ def _fraction(name: str, text: str) -> float:
     return value
 
 
+def _devices(text: str | None) -> int | str | None:
+    """``--devices``: ``None`` (one device, no mesh), ``"auto"`` or a count ``N >= 1``."""
+    if text is None or text == "auto":
+        return text
+    return _int("devices", text, 1)
+
+
 def parse_config(args: argparse.Namespace) -> dict:
     """Validate the parsed arguments into a plain config dict (``UsageError`` on bad input)."""
     if args.dataset not in DATASETS:
@@ -123,6 +138,7 @@ def parse_config(args: argparse.Namespace) -> dict:
         "out": args.out,
         "name": name,
         "resume": bool(args.resume),
+        "devices": _devices(getattr(args, "devices", None)),
     }
 
 
@@ -255,6 +271,30 @@ def _plot_raster(model, x, label: int, path: str) -> int:
     return predicted
 
 
+def _mesh(cfg: dict):
+    """The data-parallel mesh for ``--devices`` (``None`` without it); checks ``--batch-size``."""
+    if cfg.get("devices") is None:
+        return None
+    import jax
+
+    from snnx.train._sharding import make_mesh
+
+    available = jax.device_count()
+    count = available if cfg["devices"] == "auto" else cfg["devices"]
+    if count > available:
+        raise UsageError(f"--devices ({count}) must not exceed the {available} devices JAX sees")
+    per_process = max(1, count // jax.process_count())
+    if cfg["batch_size"] % per_process:
+        raise UsageError(
+            f"--batch-size ({cfg['batch_size']}) must be divisible by the {per_process} devices per process "
+            f"(--devices {cfg['devices']})"
+        )
+    try:
+        return make_mesh(count)
+    except ValueError as err:  # e.g. N below the device count with several processes
+        raise UsageError(f"--devices {cfg['devices']}: {err}") from None
+
+
 def train(cfg: dict) -> dict:
     """Run the whole job for a validated config; returns the summary written to metrics.json."""
     import optax
@@ -269,6 +309,7 @@ def train(cfg: dict) -> dict:
             f"--batch-size ({cfg['batch_size']}) must not exceed the training set size ({train_size})"
         )
     num_inputs = int(num_inputs)
+    mesh = _mesh(cfg)
     model = build_model(cfg, num_inputs, num_classes)
     run_dir = os.path.join(cfg["out"], cfg["name"])
     ckpt_dir = os.path.join(run_dir, "checkpoint")
@@ -292,6 +333,7 @@ def train(cfg: dict) -> dict:
         checkpoint_every=CHECKPOINT_EVERY,
         resume=cfg["resume"],
         seed=cfg["seed"],
+        mesh=mesh,
     )
     paths = {"checkpoint": ckpt_dir}
     nir_path = os.path.join(run_dir, "model.nir")
@@ -321,12 +363,20 @@ def train(cfg: dict) -> dict:
 
 
 def command(args: argparse.Namespace) -> int:
+    from snnx.train import TrainingDivergedError, TrainingInterrupted
+
     try:
         cfg = parse_config(args)
         summary = train(cfg)
     except UsageError as err:
         print(f"snnx train: error: {err}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as err:  # SIGINT/SIGTERM: fit wrote a checkpoint first
+        print(f"snnx train: {err}", file=sys.stderr)
+        return 128 + int(err.signum)
+    except TrainingDivergedError as err:  # NaN/Inf loss: the last good checkpoint is kept
+        print(f"snnx train: error: {err}; rerun with --resume after fixing it", file=sys.stderr)
+        return 1
     print(f"test accuracy: {summary['test_accuracy']:.4f} ({summary['test_samples']} held-out samples)")
     if not summary["nir"].endswith("model.nir"):
         print(f"model.nir {summary['nir']}")

@@ -53,6 +53,8 @@ def is_one(gain: np.ndarray) -> bool:
 
 def _array(name, node, field, value=None) -> np.ndarray:
     value = getattr(node, field) if value is None else value
+    if np.asarray(value).dtype.kind not in "biuf":  # complex would lose its imaginary part silently
+        raise node_error(name, kind(node), field, "a real numeric array", f"{value!r:.80}")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):

@@ -128,6 +128,8 @@ def _sequence(model, in_name: str, shape: Shape, ctx: Context):
 def _graph(model: Graph, shapes: dict[str, Shape], ctx: Context):
     """Export a :class:`snnx.engine.Graph`: one fragment per node, edges rewired to fragment ends.
 
+    A node name with a '.' (``from_nir`` flattens nested graphs to ``"outer.inner"``) is
+    written with ``'_'`` instead, since NIR reads '.' as a path into a nested graph.
     A node that writes no NIR node (an identity) is bypassed: each of its sources
     feeds each of its destinations directly (NIR sums edges, so nothing changes).
     """
@@ -145,11 +147,9 @@ def _graph(model: Graph, shapes: dict[str, Shape], ctx: Context):
         return next(iter(got.values()))
 
     for name in model.order:
-        if "." in name:
-            raise NIRError(
-                f"graph node {name!r}: NIR reserves '.' in node names for nested graphs", node=name
-            )
-        frag = _export_layer(model.nodes[name], name, incoming(name), ctx)
+        # NIR reserves '.' for addressing nested graphs; a flattened name ("outer.inner", as
+        # from_nir makes them) is written as "outer_inner" (a clash is refused below).
+        frag = _export_layer(model.nodes[name], name.replace(".", "_"), incoming(name), ctx)
         if frag is not None:
             clash = set(frag.nodes) & set(nodes)
             if clash:

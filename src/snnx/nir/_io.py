@@ -27,11 +27,62 @@ def _value(item):
     if isinstance(item, h5py.Group):
         return {k: _value(v) for k, v in item.items()}
     value = item[()]
-    if isinstance(value, bytes):
-        return value.decode("utf8")
-    if isinstance(value, np.ndarray) and value.dtype == object:
-        return np.vectorize(lambda b: b.decode("utf8") if isinstance(b, bytes) else b)(value)
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode("utf8", errors="replace")
+    if isinstance(value, np.ndarray) and (value.dtype == object or value.dtype.kind == "S"):
+        # variable-length (nir.write) or fixed-length (other writers) strings
+        return np.vectorize(lambda b: b.decode("utf8", errors="replace") if isinstance(b, bytes) else b,
+                            otypes=[object])(value)  # fmt: skip
     return value
+
+
+# Fields that hold numbers (per-unit parameters, weights); checked before nir builds the node.
+_NUMERIC = ("weight", "bias", "tau", "tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in",
+            "scale", "threshold", "delay")  # fmt: skip
+# nir requires the parameters of one neuron node to share a shape; 0-d values are broadcast.
+_NEURON_PARAMS = ("tau", "tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in")
+
+
+def _check_numeric(fields: dict, name: str, kind: str) -> None:
+    for key in _NUMERIC:
+        if key not in fields:
+            continue
+        value = fields[key]
+        arr = np.asarray(value) if not isinstance(value, dict) else None
+        if arr is None or arr.dtype.kind not in "biuf":
+            got = repr(value) if arr is None or arr.dtype.kind in "OSU" else f"dtype {arr.dtype}"
+            raise NIRError(
+                f"node {name!r} ({kind}), field {key!r}: expected a real numeric array, got {got[:80]}",
+                node=name,
+                field=key,
+            )
+    for key in ("stride", "dilation", "kernel_size", "groups"):  # nir's own checks divide by them
+        value = fields.get(key)
+        if value is None or isinstance(value, (str, dict)):
+            continue
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "iuf" or arr.size == 0 or np.any(arr < 1) or np.any(np.mod(arr, 1) != 0):
+            raise NIRError(
+                f"node {name!r} ({kind}), field {key!r}: expected positive integers, got {value!r}",
+                node=name,
+                field=key,
+            )
+    params = {k: np.asarray(fields[k]) for k in _NEURON_PARAMS if k in fields and np.ndim(fields[k]) > 0}
+    shapes = {a.shape for a in params.values()}
+    if len(shapes) > 1:
+        first = next(iter(params))
+        odd = next(k for k, a in params.items() if a.shape != params[first].shape)
+        raise NIRError(
+            f"node {name!r} ({kind}), field {odd!r}: expected shape {params[first].shape} "
+            f"(as {first!r}) or a scalar, got shape {params[odd].shape}",
+            node=name,
+            field=odd,
+        )
+    if shapes:  # 0-d values next to per-unit arrays: broadcast them (real files mix both)
+        shape = shapes.pop()
+        for k in _NEURON_PARAMS:
+            if k in fields and np.ndim(fields[k]) == 0:
+                fields[k] = np.full(shape, fields[k], dtype=np.float64)
 
 
 def _shape_field(fields: dict, key: str, name: str, kind: str):
@@ -40,7 +91,34 @@ def _shape_field(fields: dict, key: str, name: str, kind: str):
         value = next(iter(value.values()), None)
     if value is None:
         raise NIRError(f"node {name!r} ({kind}): field {key!r} is missing", node=name, field=key)
-    return np.asarray(value, dtype=np.int64).reshape(-1)
+    return checked_shape(name, kind, key, value)
+
+
+MAX_ELEMENTS = 10**8  # per sample; far above any real network, far below what would exhaust memory
+
+
+def checked_shape(name: str, kind: str, key: str, value) -> np.ndarray:
+    """A declared Input/Output shape: positive integers, at most ``MAX_ELEMENTS`` elements."""
+    try:
+        arr = np.asarray(value).reshape(-1)
+        ok = arr.dtype.kind in "iuf" and arr.size > 0
+        ok = ok and bool(np.all(np.mod(arr, 1) == 0) and np.all(arr > 0))
+    except (TypeError, ValueError):
+        arr, ok = None, False
+    if not ok:
+        raise NIRError(
+            f"node {name!r} ({kind}), field {key!r}: expected a shape of positive integers, got {value!r}",
+            node=name,
+            field=key,
+        )
+    if float(np.prod(arr.astype(np.float64))) > MAX_ELEMENTS:
+        raise NIRError(
+            f"node {name!r} ({kind}), field {key!r}: expected a shape of at most {MAX_ELEMENTS} elements "
+            f"per sample, got shape {tuple(int(d) for d in arr)}",
+            node=name,
+            field=key,
+        )
+    return arr.astype(np.int64)
 
 
 def _node(group: h5py.Group, name: str, path: str) -> nir.NIRNode:
@@ -54,8 +132,15 @@ def _node(group: h5py.Group, name: str, path: str) -> nir.NIRNode:
         if not isinstance(nodes_group, h5py.Group):
             raise NIRError(f"{path}: graph node {name!r} has no 'nodes' group", node=name, field="nodes")
         nodes = {k: _node(v, f"{name}.{k}" if name else k, path) for k, v in nodes_group.items()}
-        raw = fields.get("edges", np.zeros((0, 2)))
-        edges = [(str(a), str(b)) for a, b in np.asarray(raw).reshape(-1, 2)]
+        raw = np.asarray(fields.get("edges", np.zeros((0, 2))))
+        if raw.size % 2 or (raw.ndim == 2 and raw.shape[1] != 2) or raw.ndim > 2:
+            raise NIRError(
+                f"{path}: graph {name or '<top>'!r}, field 'edges': expected (source, destination) pairs, "
+                f"got an array of shape {raw.shape}",
+                node=name or None,
+                field="edges",
+            )
+        edges = [(str(a), str(b)) for a, b in raw.reshape(-1, 2)]
         graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(metadata), type_check=False)
         graph.edges = repaired_edges(graph, name or "<top>")
         return graph
@@ -73,6 +158,7 @@ def _node(group: h5py.Group, name: str, path: str) -> nir.NIRNode:
         if isinstance(it, dict):
             it = next(iter(it.values()), None)
         fields["input_type"] = {"input": None if it is None else np.asarray(it)}
+    _check_numeric(fields, name, kind)
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name == "metadata" or not f.init:
@@ -157,11 +243,16 @@ def read(path: str | os.PathLike) -> nir.NIRGraph:
             group = f.get("node")
             if not isinstance(group, h5py.Group):
                 raise NIRError(f"{path!r} is an HDF5 file but not a NIR graph (no 'node' group)")
+            top = _value(group["type"]) if "type" in group else None
+            if top != "NIRGraph":
+                raise NIRError(f"{path!r}: the top node is a {top!r}, expected a 'NIRGraph'", field="type")
             graph = _node(group, "", path)
     except NIRError:
         raise
     except (OSError, KeyError, ValueError, TypeError) as err:
         raise NIRError(f"cannot read NIR file {path!r} (not HDF5 or truncated): {err}") from err
+    except Exception as err:  # anything else h5py/nir raise on a damaged file: never a raw traceback
+        raise NIRError(f"cannot read NIR file {path!r} ({type(err).__name__}): {err}") from err
     if not isinstance(graph, nir.NIRGraph):
         raise NIRError(f"{path!r}: the top node is a {type(graph).__name__}, expected a NIRGraph")
     return graph

@@ -10,7 +10,7 @@ import numpy as np
 from snnx.engine._graph import _dfs_back_edges
 from snnx.nir import _convert
 from snnx.nir._errors import NIRError, node_error
-from snnx.nir._io import repaired_edges
+from snnx.nir._io import checked_shape, repaired_edges
 
 
 @dataclass
@@ -110,9 +110,11 @@ def flatten(graph: nir.NIRGraph) -> Flat:
     return flat
 
 
-def _declared(node) -> tuple[int, ...]:
+def _declared(name, node) -> tuple[int, ...]:
     io = node.input_type if isinstance(node, nir.Input) else node.output_type
-    return tuple(int(d) for d in next(iter(io.values())).reshape(-1))
+    key = "input_type" if isinstance(node, nir.Input) else "output_type"
+    value = next(iter(io.values()), None) if isinstance(io, dict) else io
+    return tuple(int(d) for d in checked_shape(name, _convert.kind(node), key, value))
 
 
 _FIXED_RANK = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d")
@@ -164,7 +166,7 @@ def analyse(flat: Flat) -> tuple[dict, dict, set]:
 
     out_shape: dict[str, tuple] = {}
     for name in flat.inputs:
-        shape = _declared(flat.nodes[name])
+        shape = _declared(name, flat.nodes[name])
         for _, dst in succ.get(name, ()):  # tolerate batch axes left in the Input shape
             want = _want(dst, flat.nodes[dst], shape) if dst in flat.nodes else None
             if (
@@ -203,7 +205,7 @@ def analyse(flat: Flat) -> tuple[dict, dict, set]:
                     )  # fmt: skip
             in_shape[name] = shape
             if isinstance(node, nir.Output):
-                declared = _declared(node)
+                declared = _declared(name, node)
                 if declared != shape and declared[len(declared) - len(shape) :] != shape:
                     raise node_error(name, "Output", "shape", f"{shape} (from {fwd[0][0]!r})", declared)
                 out_shape[name] = shape

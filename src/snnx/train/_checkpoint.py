@@ -8,7 +8,9 @@ holding three items:
   typed PRNG keys (``nnx.Rngs`` inside the model) are stored as their raw key
   data and re-wrapped on restore;
 - ``meta``: JSON with ``epoch`` (the last completed epoch, 0-based), ``seed``,
-  ``history`` (the per-epoch records so far) and ``format``.
+  ``history`` (the per-epoch records so far) and ``format``; a checkpoint written
+  inside an epoch (``fit`` on SIGINT/SIGTERM) also has ``partial``: ``step`` (training
+  steps of epoch ``epoch`` done), ``sums`` and ``seen`` (the epoch's running totals).
 
 Orbax writes each step into a temporary directory and renames it when complete,
 so an interrupted write never shows up as the latest checkpoint. The shuffling
@@ -83,14 +85,23 @@ class Checkpointer:
     def all_epochs(self) -> list[int]:
         return sorted(self._manager.all_steps())
 
-    def save(self, epoch: int, model, optimizer=None, *, seed: int = 0, history=()) -> None:
-        """Write the checkpoint of completed epoch ``epoch`` (0-based) and wait for it."""
+    def save(self, epoch: int, model, optimizer=None, *, seed: int = 0, history=(), partial=None) -> None:
+        """Write the checkpoint of completed epoch ``epoch`` (0-based) and wait for it.
+
+        ``partial`` (``{"step", "sums", "seen"}``) marks a checkpoint taken inside
+        epoch ``epoch`` after ``step`` training steps (``fit`` on SIGINT/SIGTERM);
+        it is replaced by the full checkpoint of that epoch when the epoch ends.
+        """
         ocp = self._ocp
         items = {"model": ocp.args.StandardSave(_to_savable(_pure_state(model)))}
         if optimizer is not None:
             items["optimizer"] = ocp.args.StandardSave(_to_savable(_pure_state(optimizer)))
         meta = {"format": FORMAT, "epoch": int(epoch), "seed": int(seed), "history": list(history)}
+        if partial is not None:
+            meta["partial"] = dict(partial)
         items["meta"] = ocp.args.JsonSave(meta)
+        if int(epoch) in self._manager.all_steps():  # a partial checkpoint of this epoch: superseded
+            self._manager.delete(int(epoch))
         self._manager.save(int(epoch), args=ocp.args.Composite(**items), force=True)
         self._manager.wait_until_finished()
 

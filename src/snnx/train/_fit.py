@@ -16,6 +16,8 @@ from flax import nnx
 from snnx.engine import run
 from snnx.train._data import ArrayData, as_data, check_count
 from snnx.train._progress import Progress
+from snnx.train._sharding import Placement, as_mesh
+from snnx.train._signals import InterruptGuard, TrainingInterrupted
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 MetricFn = Callable[[jax.Array, jax.Array], jax.Array]
@@ -104,7 +106,9 @@ def _make_steps(loss_fn, forward, metric_fns, num_steps):
         (loss, outputs), grads = nnx.value_and_grad(objective, has_aux=True)(model)
         optimizer.update(model, grads)
         values = {name: fn(jax.lax.stop_gradient(outputs), y) for name, fn in metric_fns.items()}
-        return loss, values
+        # a NaN/Inf gradient can leave the loss finite (a spike test swallows NaN) yet poison the weights
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)] or [True]))
+        return loss, values, finite
 
     @nnx.jit
     def eval_step(model, x, y):
@@ -116,14 +120,35 @@ def _make_steps(loss_fn, forward, metric_fns, num_steps):
     return train_step, eval_step
 
 
+def _stop_on_signal(guard, ckpt, epoch, step, model, optimizer, seed, history, partial=None, save=True):
+    """Checkpoint at this step boundary (``step`` None: the epoch's end) and raise TrainingInterrupted."""
+    if ckpt is not None and save:
+        ckpt.save(epoch, model, optimizer, seed=seed, history=history, partial=partial)
+    where = f"epoch {epoch + 1}, " + (f"after step {step}" if step is not None else "at its end")
+    saved = (
+        f"; checkpoint in {ckpt.directory}, continue with resume=True (snnx train --resume)"
+        if ckpt is not None
+        else "; nothing saved (no checkpoint_dir)"
+    )
+    raise TrainingInterrupted(
+        f"training interrupted by {guard.name} in {where}{saved}",
+        signum=guard.signum,
+        epoch=epoch + 1,
+        step=step if step is not None else 0,
+        checkpoint_dir=None if ckpt is None else ckpt.directory,
+    )
+
+
 def _batch_size_of(y) -> int:
     shape = np.shape(y)
     return int(shape[0]) if shape else 1
 
 
-def _place(batch):
-    """Move a host batch to the device(s); the hook where ``mesh=`` sharding will go."""
-    return batch
+def _place(batch, placement: Placement | None = None, *, allow_replicated: bool = False):
+    """Move a host batch to the device(s): as is, or sharded over ``placement``'s mesh."""
+    if placement is None:
+        return batch
+    return placement.batch(batch, allow_replicated=allow_replicated)
 
 
 def _iterate(data, batch_size, *, epoch, seed, train) -> Iterable:
@@ -155,7 +180,7 @@ def evaluate(
     return _evaluate(eval_step, model, data, batch_size, metric_fns)
 
 
-def _evaluate(eval_step, model, data, batch_size, metric_fns) -> dict[str, float]:
+def _evaluate(eval_step, model, data, batch_size, metric_fns, placement=None) -> dict[str, float]:
     """Sample-weighted means over ``data``, in eval mode (``model.eval()``: dropout off, ...)."""
     totals = {"loss": 0.0, **dict.fromkeys(metric_fns, 0.0)}
     count = 0
@@ -163,7 +188,7 @@ def _evaluate(eval_step, model, data, batch_size, metric_fns) -> dict[str, float
     try:
         for x, y in _iterate(data, batch_size, epoch=0, seed=0, train=False):
             n = _batch_size_of(y)
-            loss, values = eval_step(model, *_place((x, y)))
+            loss, values = eval_step(model, *_place((x, y), placement, allow_replicated=True))
             totals["loss"] += float(loss) * n
             for name, value in values.items():
                 totals[name] += float(value) * n
@@ -194,6 +219,8 @@ def fit(
     forward: Callable | None = None,
     num_steps: int | None = None,
     progress: bool | None = None,
+    mesh=None,
+    param_sharding=None,
 ) -> list[dict]:
     """Train ``model`` in place with ``optimizer`` on ``loss_fn``; return the history.
 
@@ -227,7 +254,7 @@ def fit(
     uninterrupted run with the same seed. Without ``resume``, a directory that
     already holds checkpoints is an error.
 
-    A NaN or infinite training loss stops training at once with
+    A NaN or infinite training loss (or gradient) stops training at once with
     :class:`TrainingDivergedError` naming the epoch and step; the checkpoint of
     the failing epoch is not written, so the last good one is kept.
 
@@ -256,6 +283,12 @@ def fit(
         num_steps: ``T`` when ``x`` is bit-packed along axis 0, else ``None``.
         progress: ``None`` (rich progress on a terminal, one plain line per
             epoch otherwise), ``True`` (rich) or ``False`` (silent).
+        mesh: ``None`` (one device, as JAX places it), ``"auto"`` (every device
+            of every process), a device count ``N``, or a ``jax.sharding.Mesh``
+            with a ``"data"`` axis: data-parallel training (see below).
+        param_sharding: with ``mesh``, ``None`` (replicate all state) or rules
+            ``{regex: PartitionSpec}`` / ``fn(path, value) -> PartitionSpec | None``
+            for large variables, matched against paths like ``"layers/0/kernel"``.
 
     Returns:
         The history: one dict per epoch with ``epoch`` (1-based), ``loss`` and the
@@ -263,17 +296,33 @@ def fit(
         ``eval_<metric>`` when ``eval_data`` is given, ``time_s`` and
         ``samples_per_s``. A resumed run returns the full history.
 
+    SIGINT/SIGTERM while ``fit`` runs (handlers installed for its duration only,
+    the previous ones restored): the current step finishes, a checkpoint of that
+    step boundary is written (``partial`` in its meta) and
+    :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) is raised;
+    ``resume=True`` continues inside that epoch, bit-identical on CPU to an
+    uninterrupted run. A second signal stops at once. See ``docs/reliability.md``.
+
     Raises:
         TrainingDivergedError: the training loss became NaN or infinite.
+        TrainingInterrupted: SIGINT or SIGTERM (after the checkpoint).
 
     Example:
         >>> history = fit(model, optax.adam(1e-3), losses.max_membrane_cross_entropy,
         ...               (x_train, y_train), epochs=10, batch_size=64,
         ...               metrics={"accuracy": metrics.max_membrane_accuracy})
 
-    A data-parallel ``mesh=`` argument will shard every batch along its batch
-    axis (axis 1 of ``x``) in the single hook where batches reach the device;
-    the signature and the history format stay as they are.
+    Data parallelism (``mesh``): every batch is sharded along its batch axis
+    (``x`` on axis 1, ``PartitionSpec(None, "data")``; ``y`` on axis 0) over the
+    mesh's ``"data"`` axis, the model and optimizer state are replicated (or
+    sharded by ``param_sharding``), and the same jitted step runs as one SPMD
+    program: XLA inserts the gradient all-reduce (the default ``forward`` runs
+    per device under ``jax.shard_map``; a custom one is partitioned by XLA as
+    is). The batch size must be a multiple of the data-parallel devices per
+    process (``ValueError`` otherwise); an evaluation remainder batch that does
+    not split is run replicated. With several processes (``jax.distributed.initialize``), each
+    passes its own data shard and ``batch_size`` is per process; history
+    counts (``samples_per_s``) are per process. See ``docs/scaling.md``.
     """
     if not isinstance(model, nnx.Module):
         raise TypeError(f"`model` must be an nnx.Module, got {type(model).__name__}")
@@ -301,11 +350,18 @@ def fit(
             f"`batch_size` ({batch_size}) must not exceed the number of training samples ({train.size})"
         )
     evald = None if eval_data is None else as_data("eval_data", eval_data)
+    mesh = as_mesh(mesh)
+    placement = None if mesh is None else Placement(mesh, param_sharding)
+    if placement is None and param_sharding is not None:
+        raise ValueError("`param_sharding` needs a `mesh` to shard over, got mesh=None")
+    if placement is not None and isinstance(train, ArrayData):
+        placement.check_batch_size("batch_size", batch_size)
     optimizer = _as_optimizer(model, optimizer)
     forward = default_forward if forward is None else forward
 
     history: list[dict] = []
     start = 0
+    resumed = None
     ckpt = None
     last_saved = None
     if resume and checkpoint_dir is None:
@@ -330,30 +386,42 @@ def fit(
                     f"({meta['seed']}); resuming needs the same seed"
                 )
             history = list(meta["history"])
-            start = latest + 1
+            resumed = meta.get("partial")  # written inside an epoch on SIGINT/SIGTERM
+            start = latest if resumed else latest + 1
             last_saved = latest
 
+    if placement is not None:
+        placement.state(model, optimizer)
+        if forward is default_forward:
+            forward = placement.per_device(forward, model)
     train_step, eval_step = _make_steps(loss_fn, forward, metric_fns, num_steps)
     steps_per_epoch = train.steps(batch_size, drop_remainder=True) if isinstance(train, ArrayData) else None
     bar = Progress(progress, epochs)
+    guard = InterruptGuard().install()
     try:
         for epoch in range(start, epochs):
             bar.start_epoch(epoch, steps_per_epoch)
             t0 = time.perf_counter()
             sums = {"loss": 0.0, **dict.fromkeys(metric_fns, 0.0)}
-            seen = 0
+            seen = skip = 0
+            if resumed is not None and epoch == start:  # continue inside the interrupted epoch
+                sums.update(resumed["sums"])
+                seen, skip = int(resumed["seen"]), int(resumed["step"])
             for step, (x, y) in enumerate(_iterate(train, batch_size, epoch=epoch, seed=seed, train=True)):
+                if step < skip:
+                    continue
                 n = _batch_size_of(y)
-                loss, values = train_step(model, optimizer, *_place((x, y)))
+                loss, values, finite = train_step(model, optimizer, *_place((x, y), placement))
                 loss = float(loss)
-                if not math.isfinite(loss):
+                if not math.isfinite(loss) or not bool(finite):
                     kept = (
                         f"; the last good checkpoint (epoch {last_saved + 1}) is kept in {ckpt.directory}"
                         if ckpt is not None and last_saved is not None
                         else ""
                     )
+                    what = "a gradient is not finite" if math.isfinite(loss) else f"training loss is {loss}"
                     raise TrainingDivergedError(
-                        f"training loss is {loss} at epoch {epoch + 1}, step {step + 1}; "
+                        f"{what} at epoch {epoch + 1}, step {step + 1}; "
                         f"training stopped{kept}",
                         epoch=epoch + 1,
                         step=step + 1,
@@ -365,13 +433,16 @@ def fit(
                     sums[name] += v * n
                 seen += n
                 bar.step(loss, values, seen / max(time.perf_counter() - t0, 1e-9))
+                if guard.signum is not None:
+                    partial = {"step": step + 1, "sums": sums, "seen": seen}
+                    _stop_on_signal(guard, ckpt, epoch, step + 1, model, optimizer, seed, history, partial)
             if seen == 0:
                 raise ValueError(f"`train_data` yielded no batches in epoch {epoch + 1}")
             elapsed = time.perf_counter() - t0
             record: dict = {"epoch": epoch + 1}
             record.update({name: total / seen for name, total in sums.items()})
             if evald is not None:
-                scores = _evaluate(eval_step, model, evald, eval_batch_size, metric_fns)
+                scores = _evaluate(eval_step, model, evald, eval_batch_size, metric_fns, placement)
                 record.update({f"eval_{name}": value for name, value in scores.items()})
             record["time_s"] = elapsed
             record["samples_per_s"] = seen / max(elapsed, 1e-9)
@@ -381,11 +452,15 @@ def fit(
                 last_saved = epoch
             bar.end_epoch(record)
             stop = [cb(record, model) for cb in callbacks]
+            if guard.signum is not None:  # arrived during evaluation or saving: stop at the epoch's end
+                done = last_saved == epoch
+                _stop_on_signal(guard, ckpt, epoch, None, model, optimizer, seed, history, save=not done)
             if any(s is True for s in stop):
                 if ckpt is not None and last_saved != epoch:
                     ckpt.save(epoch, model, optimizer, seed=seed, history=history)
                 break
     finally:
+        guard.restore()
         bar.close()
         if ckpt is not None:
             ckpt.close()

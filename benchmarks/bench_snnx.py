@@ -1,0 +1,151 @@
+"""snnx side of the benchmark: ``python benchmarks/bench_snnx.py --workload ff100 [--variant step]``.
+
+``--variant`` selects ``run``'s engine: ``auto`` (default; layer-major where it
+applies) or ``step`` (the step-by-step reference scan), to show what the fast
+engine buys.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common as C
+
+
+def _sum_pool_2x2():
+    """``snnx.layers.SumPool((2, 2))``, or a stand-in when its gradient fails under ``jax.jit``.
+
+    (``SumPool`` passes a traced ``jnp.zeros`` as the ``reduce_window`` init value,
+    which JAX cannot transpose; the stand-in computes the same window sum.)
+    """
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from snnx.layers import SumPool
+
+    pool = SumPool((2, 2))
+    try:
+        jax.jit(jax.grad(lambda x: pool(x).sum()))(jnp.ones((1, 4, 4, 1)))
+        return pool
+    except ValueError:
+
+        class SumPool2x2(nnx.Module):
+            per_sample = True  # a pure per-sample function: the engine may batch it over T * B
+
+            def __call__(self, x):
+                return jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+
+        return SumPool2x2()
+
+
+def build(s: dict, rngs):
+    """The workload's network as a ``snnx.Sequential``, weights from :func:`_common.weights`."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from snnx.engine import Sequential
+    from snnx.layers import Flatten
+    from snnx.neurons import IF, LI, LIF, RLIF
+
+    w = {k: jnp.asarray(v) for k, v in C.weights(s).items()}
+
+    def linear(n_in, n_out, kernel, bias):
+        layer = nnx.Linear(n_in, n_out, rngs=rngs)
+        layer.kernel[...] = kernel
+        layer.bias[...] = bias
+        return layer
+
+    if s["kind"] == "conv":
+        c = C.conv_shapes()
+        conv1 = nnx.Conv(C.CONV_IN[2], C.CONV_CH, (C.CONV_K, C.CONV_K), strides=2, padding="SAME", rngs=rngs)
+        conv2 = nnx.Conv(C.CONV_CH, C.CONV_CH, (C.CONV_K, C.CONV_K), padding="SAME", rngs=rngs)
+        conv1.kernel[...], conv1.bias[...] = w["conv1"], w["b_conv1"]
+        conv2.kernel[...], conv2.bias[...] = w["conv2"], w["b_conv2"]
+        return Sequential(
+            conv1,
+            IF((c["h1"], c["h1"], C.CONV_CH)),
+            _sum_pool_2x2(),
+            conv2,
+            IF((c["p1"], c["p1"], C.CONV_CH)),
+            Flatten(),
+            linear(c["flat"], C.CONV_CLASSES, w["fc"], w["b_fc"]),
+            LIF(C.CONV_CLASSES, C.BETA),
+        )
+    n_in, h, n_out = s["n_in"], s["hidden"], s["n_out"]
+    if s["kind"] == "rec":
+        hidden = RLIF(h, C.BETA, rngs=rngs)
+        hidden.recurrent.kernel[...] = w["w_rec"]
+    else:
+        hidden = LIF(h, C.BETA)
+    return Sequential(
+        linear(n_in, h, w["w1"], w["b1"]), hidden, linear(h, n_out, w["w2"], w["b2"]), LI(n_out, C.BETA)
+    )
+
+
+def main(argv=None) -> None:
+    args = C.parse_args(argv)
+    s = C.spec(args.workload)
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    import snnx
+    from snnx.engine import run
+
+    baseline = C.rss_bytes()
+    engine = args.variant or "auto"
+    model = build(s, nnx.Rngs(0))
+    opt = nnx.Optimizer(model, optax.adam(C.LR), wrt=nnx.Param)
+    xs, ys = C.inputs(s)
+    x, y = jnp.asarray(xs), jnp.asarray(ys)
+    del xs  # keep one copy of the input alive
+    graphdef, state = nnx.split((model, opt))
+
+    def loss_fn(m, x, y):
+        out, _ = run(m, x, remat=s["remat"], engine=engine)
+        return optax.softmax_cross_entropy_with_integer_labels(out.sum(0), y).mean()
+
+    @jax.jit
+    def train_step(state, x, y):
+        m, o = nnx.merge(graphdef, state)
+        loss, grads = nnx.value_and_grad(loss_fn)(m, x, y)
+        o.update(m, grads)
+        return nnx.state((m, o)), loss
+
+    @jax.jit
+    def forward(state, x):
+        m, _ = nnx.merge(graphdef, state)
+        return run(m, x, engine=engine)[0]
+
+    box = {"state": state}
+
+    def do_train():
+        box["state"], loss = train_step(box["state"], x, y)
+        return float(loss)
+
+    def do_forward():
+        forward(box["state"], x).block_until_ready()
+
+    result = C.measure(
+        do_train,
+        do_forward,
+        iters=args.iters,
+        warmup=args.warmup,
+        baseline_rss=baseline,
+        max_seconds=args.max_seconds,
+    )
+    C.emit(
+        "snnx" if engine == "auto" else f"snnx-{engine}",
+        s,
+        result,
+        versions={"snnx": snnx.__version__, "jax": jax.__version__},
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Smoke test of the benchmark suite: the snnx side of ``benchmarks/run.py --quick``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNNER = ROOT / "benchmarks" / "run.py"
+
+pytestmark = pytest.mark.skipif(not RUNNER.is_file(), reason="benchmarks/ is not in this checkout")
+
+
+def test_quick_run_writes_results(tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(RUNNER), "--quick", "--frameworks", "snnx", "--workloads", "tiny"]
+    cmd += ["--threads", "1", "--no-gemm", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "| tiny | snnx |" in r.stdout
+    report = json.loads(out.read_text())
+    agg = report["aggregate"]["snnx/tiny"]
+    assert agg["loss_ok"] and agg["samples"] >= 3
+    assert 0 < agg["train_ms"][0] <= agg["train_ms"][1] <= agg["train_ms"][2]
+    assert report["threads"] == 1 and report["env"]["OMP_NUM_THREADS"] == "1"
+    assert "intra_op_parallelism_threads=1" in report["env"]["XLA_FLAGS"]
+    run = report["runs"][0]
+    assert run["train_flops"] > run["fwd_flops"] > 0
+
+
+def test_bench_subcommand_forwards_options(monkeypatch):
+    from snnx.cli import _bench
+
+    parser = argparse.ArgumentParser()
+    _bench.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "--quick", "--workloads", "tiny", "--threads", "1"])
+    assert _bench._forwarded(args) == ["--quick", "--workloads", "tiny", "--threads", "1"]
+    assert _bench.find_runner() == RUNNER
+    calls = []
+    monkeypatch.setattr(_bench.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    assert args.func(args) == 0
+    assert calls[0][1] == str(RUNNER) and calls[0][2:] == ["--quick", "--workloads", "tiny", "--threads", "1"]
+
+
+def test_bench_subcommand_outside_a_checkout(monkeypatch, capsys):
+    from snnx.cli import _bench
+
+    monkeypatch.setattr(_bench, "find_runner", lambda: None)
+    parser = argparse.ArgumentParser()
+    _bench.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench"])
+    assert args.func(args) == 2
+    assert "benchmarks/run.py not found" in capsys.readouterr().err

@@ -1,0 +1,308 @@
+"""The validation table: one bad call per public entry point, and the message it must give.
+
+Every name in ``snnx.__all__`` and in the subpackages' ``__all__`` has a row (or
+is listed in ``NOT_CALLABLE`` with the reason). Each row is a call with one bad
+argument and the ``match=`` regex of the expected ``ValueError``/``TypeError``
+(``NIRError`` is a ``ValueError``): the message names the argument (in
+backticks or as the field), and says what was expected and what arrived.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import snnx
+from snnx import encoders as E
+from snnx import layers as L
+from snnx import losses, metrics
+from snnx import neurons as N
+from snnx import surrogate as S
+from snnx.engine import Graph, Sequential, run
+from snnx.nir import NIRError, from_nir, read, to_nir, write
+
+OUT = jnp.zeros((4, 2, 3))  # (T, B, C)
+Y = jnp.zeros((2,), jnp.int32)
+KEY = jax.random.key(0)
+
+
+def _rngs():
+    return nnx.Rngs(0)
+
+
+def _model():
+    return Sequential(nnx.Linear(3, 2, rngs=_rngs()), N.LIF(2))
+
+
+def _fit(**kw):
+    import snnx.train
+
+    args = {"epochs": 1, "batch_size": 2}
+    args.update(kw)
+    x, y = np.zeros((4, 4, 3), np.float32), np.zeros((4,), np.int32)
+    return snnx.train.fit(
+        _model(), optax.sgd(0.1), losses.max_membrane_cross_entropy, (x, y), progress=False, **args
+    )
+
+
+def _train(name):
+    return getattr(importlib.import_module("snnx.train"), name)
+
+
+def _datasets(name):
+    return getattr(importlib.import_module("snnx.datasets"), name)
+
+
+# (entry point, call, exception, regex naming the argument)
+TABLE = [
+    # neurons: shape, decays in [0, 1], reset, per-unit parameter shapes
+    ("LIF", lambda: N.LIF(0), ValueError, r"`shape`.*positive.*got 0$"),
+    ("LIF.beta", lambda: N.LIF(3, beta=1.5), ValueError, r"`beta`.*\[0, 1\].*1\.5"),
+    ("LIF.reset", lambda: N.LIF(3, reset="half"), ValueError, r"`reset`.*one of.*'half'"),
+    ("LIF.threshold", lambda: N.LIF(3, threshold=[1.0, 2.0]), ValueError, r"`threshold`.*\(3,\).*\(2,\)"),
+    ("IF", lambda: N.IF((2, -1)), ValueError, r"`shape`.*\(2, -1\)"),
+    ("LI", lambda: N.LI(3, beta=-0.1), ValueError, r"`beta`.*\[0, 1\]"),
+    ("I", lambda: N.I("three"), ValueError, r"`shape`.*'three'"),
+    ("CuBaLIF", lambda: N.CuBaLIF(3, alpha=2.0), ValueError, r"`alpha`.*\[0, 1\]"),
+    ("CuBaLI", lambda: N.CuBaLI(3, beta=float("nan")), ValueError, r"`beta`.*finite.*nan"),
+    ("ALIF", lambda: N.ALIF(3, gamma=1.5), ValueError, r"`gamma`.*\[0, 1\]"),
+    ("RIF", lambda: N.RIF((2, 2), rngs=_rngs()), (ValueError, TypeError), r"`shape`.*int"),
+    ("RLIF", lambda: N.RLIF(3, beta=3.0, rngs=_rngs()), ValueError, r"`beta`.*\[0, 1\]"),
+    ("RCuBaLIF", lambda: N.RCuBaLIF(0, rngs=_rngs()), ValueError, r"`shape`"),
+    ("PSU_LIF", lambda: N.PSU_LIF(3, beta=1.2), ValueError, r"`beta`.*\[0, 1\]"),
+    ("ResonateFire", lambda: N.ResonateFire(3, lam=-1.0), ValueError, r"`lam`"),
+    ("Neuron", lambda: N.Neuron(-2), ValueError, r"`shape`"),
+    ("Const", lambda: N.LIF(3, trainable=("gamma",)), ValueError, r"`trainable`.*'gamma'"),
+    (
+        "LIF.__call__",
+        lambda: N.LIF(3)(jnp.zeros((2, 4)), N.LIF(3).init_state(2)),
+        ValueError,
+        r"`x`.*\(\*batch, 3\).*\(2, 4\)",
+    ),
+    ("LIF.init_state", lambda: N.LIF(3).init_state(-1), ValueError, r"`batch_shape`"),
+    # layers
+    ("Flatten", lambda: L.Flatten(order="whc"), ValueError, r"`order`.*'whc'"),
+    ("SumPool", lambda: L.SumPool(0), ValueError, r"`window_shape`"),
+    ("AvgPool", lambda: L.AvgPool(2, padding="FULL"), ValueError, r"`padding`.*'FULL'"),
+    ("Delay", lambda: L.Delay(3, -1), ValueError, r"`steps`.*-1"),
+    ("Scale", lambda: L.Scale(3, [1.0, 2.0]), ValueError, r"`scale`.*\(3,\)"),
+    ("Threshold", lambda: L.Threshold(0), ValueError, r"`shape`"),
+    # engine
+    ("Sequential", lambda: Sequential(3), TypeError, r"`layers\[0\]`.*int"),
+    (
+        "Graph",
+        lambda: Graph({"a": L.Scale(3)}, [("in", "a"), ("a", "ghost")], inputs="in", outputs="out"),
+        ValueError,
+        r"'ghost'",
+    ),
+    ("run", lambda: run(_model(), jnp.zeros((4, 2, 3)), time_axis=2), ValueError, r"`time_axis`.*2"),
+    ("run.x", lambda: run(_model(), jnp.zeros((4, 2, 5))), ValueError, r"`x`.*\(2, 5\)|`x`.*5"),
+    (
+        "run.engine",
+        lambda: run(_model(), jnp.zeros((4, 2, 3)), engine="fast"),
+        ValueError,
+        r"`engine`.*'fast'",
+    ),
+    # NIR
+    ("from_nir", lambda: from_nir("missing.nir", dt=1e-3), NIRError, r"missing\.nir.*does not exist"),
+    ("from_nir.dt", lambda: from_nir("missing.nir", dt=-1.0), ValueError, r"`dt`.*-1"),
+    ("from_nir.reset", lambda: from_nir("x.nir", dt=1e-3, reset="one"), ValueError, r"`reset`.*'one'"),
+    ("to_nir", lambda: to_nir(_model(), (3,), dt=0), ValueError, r"`dt`.*0"),
+    ("to_nir.input_shape", lambda: to_nir(_model(), (0,), dt=1e-3), (ValueError, NIRError), r"`input_shape`"),
+    ("read", lambda: read("missing.nir"), NIRError, r"missing\.nir.*does not exist"),
+    ("write", lambda: write("x.nir", {"nodes": {}}), TypeError, r"`graph`.*dict"),
+    ("NIRError", lambda: from_nir(42, dt=1e-3), TypeError, r"`graph_or_path`.*int"),
+    # losses
+    (
+        "spike_count_cross_entropy",
+        lambda: losses.spike_count_cross_entropy(OUT, jnp.zeros(3, jnp.int32)),
+        ValueError,
+        r"`targets`.*shape \(2,\).*got int32 array of shape \(3,\)",
+    ),
+    (
+        "max_membrane_cross_entropy",
+        lambda: losses.max_membrane_cross_entropy(OUT, Y, label_smoothing=1.5),
+        ValueError,
+        r"`label_smoothing`.*1\.5",
+    ),
+    ("spike_rate_mse", lambda: losses.spike_rate_mse(OUT, Y, on_rate=2.0), ValueError, r"`on_rate`.*2"),
+    (
+        "first_spike_cross_entropy",
+        lambda: losses.first_spike_cross_entropy(OUT, Y, temperature=0.0),
+        ValueError,
+        r"`temperature`.*0",
+    ),
+    ("silence_penalty", lambda: losses.silence_penalty(OUT, -0.5), ValueError, r"`min_rate`.*-0\.5"),
+    ("sparsity_penalty", lambda: losses.sparsity_penalty(OUT, 0.1, time_axis=5), ValueError, r"`time_axis`"),
+    # metrics
+    (
+        "integral_accuracy",
+        lambda: metrics.integral_accuracy(OUT, jnp.zeros((2,), jnp.float32)),
+        ValueError,
+        r"`targets`.*integer.*float32",
+    ),
+    (
+        "max_membrane_accuracy",
+        lambda: metrics.max_membrane_accuracy(jnp.zeros((4, 3)), Y),
+        ValueError,
+        r"`outputs`",
+    ),
+    (
+        "first_spike_accuracy",
+        lambda: metrics.first_spike_accuracy(OUT, Y, time_axis=3),
+        ValueError,
+        r"`time_axis`",
+    ),
+    (
+        "first_spike_times",
+        lambda: metrics.first_spike_times(
+            jnp.zeros(()),
+        ),
+        ValueError,
+        r"`spikes`",
+    ),
+    # encoders
+    ("rate", lambda: E.rate(KEY, jnp.zeros(3), 0), ValueError, r"`num_steps`.*0"),
+    ("latency", lambda: E.latency(jnp.zeros(3), 0), ValueError, r"`num_steps`.*0"),
+    ("delta", lambda: E.delta(jnp.zeros((4, 3)), -0.1), ValueError, r"`threshold`.*-0\.1"),
+    ("population", lambda: E.population(jnp.zeros(3), 0, low=0.0, high=1.0), ValueError, r"`num_neurons`.*0"),
+    ("time_shift", lambda: E.time_shift(KEY, jnp.zeros((4, 3)), -1), ValueError, r"`max_shift`.*-1"),
+    ("pack_spikes", lambda: E.pack_spikes(jnp.zeros((4, 3)), axis=4), ValueError, r"`axis`.*4"),
+    (
+        "unpack_spikes",
+        lambda: E.unpack_spikes(jnp.zeros((1, 3), jnp.uint8), 9),
+        ValueError,
+        r"`num_steps`.*9",
+    ),
+    # surrogates
+    ("Surrogate", lambda: S.Surrogate("x", 3.0), TypeError, r"`derivative`"),
+    ("get", lambda: S.get("banana"), ValueError, r"`(spec|surrogate)`.*'banana'"),
+    ("arctan", lambda: S.arctan(0.0), ValueError, r"`k`.*0"),
+    ("boxcar", lambda: S.boxcar(width=-1.0), ValueError, r"`width`.*-1"),
+    ("custom", lambda: S.custom(3), TypeError, r"`fn`"),
+    ("fast_sigmoid", lambda: S.fast_sigmoid(-2.0), ValueError, r"`k`.*-2"),
+    ("heaviside", lambda: S.heaviside("x"), TypeError, r"`x`"),
+    ("sigmoid", lambda: S.sigmoid(float("inf")), ValueError, r"`k`"),
+    ("straight_through", lambda: S.straight_through(1.0), TypeError, r"argument|straight_through"),
+    ("superspike", lambda: S.superspike(0), ValueError, r"`k`"),
+    ("tanh", lambda: S.tanh(-1), ValueError, r"`k`"),
+    ("triangular", lambda: S.triangular(0), ValueError, r"`k`"),
+    # training
+    ("fit", lambda: _fit(epochs=-1), ValueError, r"`epochs`.*-1"),
+    ("fit.batch_size", lambda: _fit(batch_size=0), ValueError, r"`batch_size`.*0"),
+    (
+        "fit.train_data",
+        lambda: _train("fit")(
+            _model(), optax.sgd(0.1), losses.max_membrane_cross_entropy, np.zeros(3), epochs=1
+        ),
+        TypeError,
+        r"`train_data`",
+    ),
+    ("fit.resume", lambda: _fit(resume=True), ValueError, r"`resume=True`.*`checkpoint_dir`"),
+    (
+        "evaluate",
+        lambda: _train("evaluate")(
+            _model(), losses.max_membrane_cross_entropy, (np.zeros((4, 4, 3)), np.zeros(4)), batch_size=0
+        ),
+        ValueError,
+        r"`batch_size`.*0",
+    ),
+    (
+        "default_forward",
+        lambda: _train("default_forward")(_model(), jnp.zeros((4, 2, 7))),
+        ValueError,
+        r"`x`",
+    ),
+    (
+        "Checkpointer",
+        lambda: _train("Checkpointer")("/tmp/x", max_to_keep=0),
+        ValueError,
+        r"`max_to_keep`.*0",
+    ),
+    ("restore", lambda: _train("restore")("/nonexistent/ckpt", _model()), FileNotFoundError, r"`directory`"),
+    ("TrainingDivergedError", lambda: _fit(seed="a"), TypeError, r"`seed`.*'a'"),
+    ("TrainingInterrupted", lambda: _fit(checkpoint_every=0), ValueError, r"`checkpoint_every`.*0"),
+    # datasets
+    ("digits", lambda: _datasets("digits")(encoding="morse"), ValueError, r"`encoding`.*'morse'"),
+    ("digits_images", lambda: _datasets("digits_images")(process_count=0), ValueError, r"`process_count`"),
+    (
+        "load_heidelberg",
+        lambda: _datasets("load_heidelberg")("/nonexistent.h5"),
+        (FileNotFoundError, ValueError),
+        r"`path`|nonexistent",
+    ),
+    (
+        "shd",
+        lambda: _datasets("shd")("/nonexistent.h5", num_steps=0),
+        (ValueError, FileNotFoundError),
+        r"`num_steps`|`path`",
+    ),
+    (
+        "ssc",
+        lambda: _datasets("ssc")("/nonexistent.h5"),
+        (FileNotFoundError, ValueError),
+        r"`path`|nonexistent",
+    ),
+    (
+        "nmnist",
+        lambda: _datasets("nmnist")("/tmp", downsample=0),
+        (ValueError, ImportError),
+        r"`downsample`|tonic",
+    ),
+    (
+        "dvs_gesture",
+        lambda: _datasets("dvs_gesture")("/tmp", num_steps=0),
+        (ValueError, ImportError),
+        r"`num_steps`|tonic",
+    ),
+]
+
+# Public names that are not called with arguments a user could get wrong (with the reason).
+NOT_CALLABLE = {
+    "is_stateful": "a predicate: any object is a valid argument (False when it has no init_state)",
+    "datasets": "subpackage (its functions have rows)",
+    "encoders": "subpackage",
+    "layers": "subpackage",
+    "losses": "subpackage",
+    "metrics": "subpackage",
+    "neurons": "subpackage",
+    "nir": "subpackage",
+    "surrogate": "subpackage",
+    "train": "subpackage",
+}
+
+
+@pytest.mark.parametrize(("name", "call", "exc", "match"), TABLE, ids=[row[0] for row in TABLE])
+def test_bad_argument_is_named(name, call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def _public_names():
+    names = set(snnx.__all__)
+    for sub in (
+        "neurons",
+        "layers",
+        "engine",
+        "nir",
+        "losses",
+        "metrics",
+        "encoders",
+        "surrogate",
+        "train",
+        "datasets",
+    ):
+        names |= set(importlib.import_module(f"snnx.{sub}").__all__)
+    return names
+
+
+def test_every_public_entry_point_has_a_row():
+    covered = {row[0].split(".")[0] for row in TABLE} | set(NOT_CALLABLE)
+    missing = sorted(_public_names() - covered)
+    assert not missing, f"public names without a validation row: {missing}"
