@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from snnx import surrogate as _surrogate
-from snnx.neurons._base import Neuron, make_parameter, resolve_trainable, spike_and_reset
+from snnx.neurons._base import Neuron, make_parameter, resolve_trainable
 
 
 class ALIF(Neuron):
@@ -76,11 +76,8 @@ class ALIF(Neuron):
         learn = resolve_trainable(trainable, self.param_names)
         self.beta = make_parameter("beta", beta, self.shape, "beta" in learn, unit_interval=True)
         self.gamma = make_parameter("gamma", gamma, self.shape, "gamma" in learn, unit_interval=True)
-        self.threshold = make_parameter("threshold", threshold, self.shape, "threshold" in learn)
         self.adaptation = make_parameter("adaptation", adaptation, self.shape, "adaptation" in learn)
-        self.reset = self._check_reset(reset)
-        self.surrogate = _surrogate.get(surrogate)
-        self.detach_reset = bool(detach_reset)
+        self._init_spiking(learn, threshold, reset=reset, surrogate=surrogate, detach_reset=detach_reset)
 
     def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
         x = self._check_step(x, state)
@@ -88,8 +85,6 @@ class ALIF(Neuron):
         gamma = jnp.clip(self.gamma[...], 0.0, 1.0)
         v = beta * state["v"] + x
         th = self.threshold[...] + self.adaptation[...] * state["a"]
-        z, v = spike_and_reset(
-            v, th, spike_fn=self.surrogate, reset=self.reset, v_reset=0.0, detach_reset=self.detach_reset
-        )
+        z, v = self._fire(v, th)
         a = gamma * state["a"] + z
         return z, {"v": v, "a": a}

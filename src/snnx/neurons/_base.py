@@ -53,9 +53,7 @@ def resolve_trainable(trainable: bool | Iterable[str], names: Sequence[str]) -> 
         ) from None
     unknown = sorted(chosen - set(names))
     if unknown:
-        raise ValueError(
-            f"`trainable` names unknown parameters {unknown}; this neuron has {list(names)}"
-        )
+        raise ValueError(f"`trainable` names unknown parameters {unknown}; this neuron has {list(names)}")
     return chosen
 
 
@@ -124,10 +122,7 @@ class Neuron(nnx.Module):
         """Zero state of shape ``(*batch_shape, *self.shape)`` for every state variable."""
         batch = _checks.batch_tuple("batch_shape", batch_shape)
         full = (*batch, *self.shape)
-        return {
-            name: jnp.zeros(full, self.state_dtypes.get(name, jnp.float32))
-            for name in self.state_names
-        }
+        return {name: jnp.zeros(full, self.state_dtypes.get(name, jnp.float32)) for name in self.state_names}
 
     def _check_step(self, x: jax.Array, state: dict) -> jax.Array:
         x = jnp.asarray(x)
@@ -144,3 +139,33 @@ class Neuron(nnx.Module):
     def _check_reset(reset: str) -> str:
         _checks.one_of("reset", reset, RESETS)
         return reset
+
+    def _init_spiking(
+        self,
+        learn: frozenset[str],
+        threshold,
+        *,
+        reset: str,
+        surrogate,
+        detach_reset: bool,
+        v_reset=None,
+    ) -> None:
+        """Set what every spiking neuron has: ``threshold``, ``v_reset`` (unless None: reset to 0),
+        ``reset``, ``surrogate`` and ``detach_reset``."""
+        self.threshold = make_parameter("threshold", threshold, self.shape, "threshold" in learn)
+        if v_reset is not None:
+            self.v_reset = make_parameter("v_reset", v_reset, self.shape, "v_reset" in learn)
+        self.reset = self._check_reset(reset)
+        self.surrogate = _surrogate.get(surrogate)
+        self.detach_reset = bool(detach_reset)
+
+    def _fire(self, v: jax.Array, threshold: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        """:func:`spike_and_reset` with this neuron's settings (``threshold`` defaults to its own)."""
+        return spike_and_reset(
+            v,
+            self.threshold[...] if threshold is None else threshold,
+            spike_fn=self.surrogate,
+            reset=self.reset,
+            v_reset=self.v_reset[...] if hasattr(self, "v_reset") else 0.0,
+            detach_reset=self.detach_reset,
+        )

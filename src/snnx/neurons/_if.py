@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 import jax
 
 from snnx import surrogate as _surrogate
-from snnx.neurons._base import Neuron, make_parameter, resolve_trainable, spike_and_reset
+from snnx.neurons._base import Neuron, resolve_trainable
 
 
 class IF(Neuron):
@@ -63,21 +63,12 @@ class IF(Neuron):
     ):
         super().__init__(shape)
         learn = resolve_trainable(trainable, self.param_names)
-        self.threshold = make_parameter("threshold", threshold, self.shape, "threshold" in learn)
-        self.v_reset = make_parameter("v_reset", v_reset, self.shape, "v_reset" in learn)
-        self.reset = self._check_reset(reset)
-        self.surrogate = _surrogate.get(surrogate)
-        self.detach_reset = bool(detach_reset)
+        self._init_spiking(
+            learn, threshold, reset=reset, v_reset=v_reset, surrogate=surrogate, detach_reset=detach_reset
+        )
 
     def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
         x = self._check_step(x, state)
         v = state["v"] + x
-        z, v = spike_and_reset(
-            v,
-            self.threshold[...],
-            spike_fn=self.surrogate,
-            reset=self.reset,
-            v_reset=self.v_reset[...],
-            detach_reset=self.detach_reset,
-        )
+        z, v = self._fire(v)
         return z, {"v": v}

@@ -23,7 +23,7 @@ import numpy as np
 from flax import nnx
 
 from snnx import surrogate as _surrogate
-from snnx.neurons._base import Neuron, make_parameter, resolve_trainable, spike_and_reset
+from snnx.neurons._base import Neuron, make_parameter, resolve_trainable
 
 DEFAULT_KERNEL_INIT = nnx.initializers.variance_scaling(0.25, "fan_in", "truncated_normal")
 
@@ -96,24 +96,15 @@ class RIF(Neuron):
         n = _units(shape)
         super().__init__(n)
         learn = resolve_trainable(trainable, self.param_names)
-        self.threshold = make_parameter("threshold", threshold, self.shape, "threshold" in learn)
-        self.v_reset = make_parameter("v_reset", v_reset, self.shape, "v_reset" in learn)
-        self.reset = self._check_reset(reset)
-        self.surrogate = _surrogate.get(surrogate)
-        self.detach_reset = bool(detach_reset)
+        self._init_spiking(
+            learn, threshold, reset=reset, v_reset=v_reset, surrogate=surrogate, detach_reset=detach_reset
+        )
         self.recurrent = _recurrent_linear(n, use_bias, kernel_init, rngs)
 
     def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
         x = self._check_step(x, state)
         v = state["v"] + x + self.recurrent(state["z"])
-        z, v = spike_and_reset(
-            v,
-            self.threshold[...],
-            spike_fn=self.surrogate,
-            reset=self.reset,
-            v_reset=self.v_reset[...],
-            detach_reset=self.detach_reset,
-        )
+        z, v = self._fire(v)
         return z, {"v": v, "z": z}
 
 
@@ -172,26 +163,17 @@ class RLIF(Neuron):
         super().__init__(n)
         learn = resolve_trainable(trainable, self.param_names)
         self.beta = make_parameter("beta", beta, self.shape, "beta" in learn, unit_interval=True)
-        self.threshold = make_parameter("threshold", threshold, self.shape, "threshold" in learn)
         self.v_leak = make_parameter("v_leak", v_leak, self.shape, "v_leak" in learn)
-        self.v_reset = make_parameter("v_reset", v_reset, self.shape, "v_reset" in learn)
-        self.reset = self._check_reset(reset)
-        self.surrogate = _surrogate.get(surrogate)
-        self.detach_reset = bool(detach_reset)
+        self._init_spiking(
+            learn, threshold, reset=reset, v_reset=v_reset, surrogate=surrogate, detach_reset=detach_reset
+        )
         self.recurrent = _recurrent_linear(n, use_bias, kernel_init, rngs)
 
     def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
         x = self._check_step(x, state)
         beta = jnp.clip(self.beta[...], 0.0, 1.0)
         v = beta * state["v"] + (1.0 - beta) * self.v_leak[...] + x + self.recurrent(state["z"])
-        z, v = spike_and_reset(
-            v,
-            self.threshold[...],
-            spike_fn=self.surrogate,
-            reset=self.reset,
-            v_reset=self.v_reset[...],
-            detach_reset=self.detach_reset,
-        )
+        z, v = self._fire(v)
         return z, {"v": v, "z": z}
 
 
@@ -253,12 +235,10 @@ class RCuBaLIF(Neuron):
         learn = resolve_trainable(trainable, self.param_names)
         self.alpha = make_parameter("alpha", alpha, self.shape, "alpha" in learn, unit_interval=True)
         self.beta = make_parameter("beta", beta, self.shape, "beta" in learn, unit_interval=True)
-        self.threshold = make_parameter("threshold", threshold, self.shape, "threshold" in learn)
         self.v_leak = make_parameter("v_leak", v_leak, self.shape, "v_leak" in learn)
-        self.v_reset = make_parameter("v_reset", v_reset, self.shape, "v_reset" in learn)
-        self.reset = self._check_reset(reset)
-        self.surrogate = _surrogate.get(surrogate)
-        self.detach_reset = bool(detach_reset)
+        self._init_spiking(
+            learn, threshold, reset=reset, v_reset=v_reset, surrogate=surrogate, detach_reset=detach_reset
+        )
         self.recurrent = _recurrent_linear(n, use_bias, kernel_init, rngs)
 
     def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
@@ -267,12 +247,5 @@ class RCuBaLIF(Neuron):
         beta = jnp.clip(self.beta[...], 0.0, 1.0)
         i = alpha * state["i"] + x + self.recurrent(state["z"])
         v = beta * state["v"] + (1.0 - beta) * self.v_leak[...] + i
-        z, v = spike_and_reset(
-            v,
-            self.threshold[...],
-            spike_fn=self.surrogate,
-            reset=self.reset,
-            v_reset=self.v_reset[...],
-            detach_reset=self.detach_reset,
-        )
+        z, v = self._fire(v)
         return z, {"i": i, "v": v, "z": z}
