@@ -28,3 +28,18 @@ def test_readme_quickstart_runs_and_loss_falls(capsys):
 
 def test_example_file_is_the_quickstart():
     assert quickstart_code() in (ROOT / "examples" / "01_quickstart.py").read_text()
+
+
+def test_readme_nir_example_runs_and_round_trips(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## NIR:", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    reference = ROOT / "tests" / "data" / "nir-refs" / "graphs" / "braille_noDelay_bias_zero.nir"
+    code = code.replace('"tests/data/nir-refs/graphs/braille_noDelay_bias_zero.nir"', repr(str(reference)))
+    monkeypatch.chdir(tmp_path)  # the example writes braille_again.nir into the working directory
+    namespace: dict = {"__name__": "__main__"}
+    exec(compile(code, "README.md:nir", "exec"), namespace)
+    assert namespace["spikes"].shape == (256, 4, 7)
+    again = namespace["from_nir"](tmp_path / "braille_again.nir", dt=1e-4)
+    spikes_again, _ = namespace["snnx"].run(again, namespace["x"])
+    assert (spikes_again == namespace["spikes"]).all()
