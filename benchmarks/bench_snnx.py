@@ -14,6 +14,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common as C
 
+# The neuron parameters that are learnt: the same set as Spyx's neurons (its LIF, RLIF and LI
+# learn ``beta``; the threshold is a constant and there is no v_leak / v_reset; its IF has no
+# parameters). snnx's default ``trainable=True`` would also learn threshold, v_leak and v_reset.
+LEARN = ("beta",)
+
 
 def _sum_pool_2x2():
     """``snnx.layers.SumPool((2, 2))``, or a stand-in when its gradient fails under ``jax.jit``.
@@ -67,22 +72,25 @@ def build(s: dict, rngs):
         conv2.kernel[...], conv2.bias[...] = w["conv2"], w["b_conv2"]
         return Sequential(
             conv1,
-            IF((c["h1"], c["h1"], C.CONV_CH)),
+            IF((c["h1"], c["h1"], C.CONV_CH), trainable=False),
             _sum_pool_2x2(),
             conv2,
-            IF((c["p1"], c["p1"], C.CONV_CH)),
+            IF((c["p1"], c["p1"], C.CONV_CH), trainable=False),
             Flatten(),
             linear(c["flat"], C.CONV_CLASSES, w["fc"], w["b_fc"]),
-            LIF(C.CONV_CLASSES, C.BETA),
+            LIF(C.CONV_CLASSES, C.BETA, trainable=LEARN),
         )
     n_in, h, n_out = s["n_in"], s["hidden"], s["n_out"]
     if s["kind"] == "rec":
-        hidden = RLIF(h, C.BETA, rngs=rngs)
+        hidden = RLIF(h, C.BETA, trainable=LEARN, rngs=rngs)
         hidden.recurrent.kernel[...] = w["w_rec"]
     else:
-        hidden = LIF(h, C.BETA)
+        hidden = LIF(h, C.BETA, trainable=LEARN)
     return Sequential(
-        linear(n_in, h, w["w1"], w["b1"]), hidden, linear(h, n_out, w["w2"], w["b2"]), LI(n_out, C.BETA)
+        linear(n_in, h, w["w1"], w["b1"]),
+        hidden,
+        linear(h, n_out, w["w2"], w["b2"]),
+        LI(n_out, C.BETA, trainable=LEARN),
     )
 
 
