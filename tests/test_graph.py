@@ -86,12 +86,10 @@ def test_two_inputs_summed_and_two_outputs():
         outputs=("spikes", "drive"),
     )
     xa, xb = _x((3,), 1), _x((2,), 2)
-    # snnx.run takes one array; step the dict-input graph by hand.
-    state, ys = g.init_state(B), []
-    for t in range(T):
-        y_t, state = g({"a": jnp.asarray(xa[t]), "b": jnp.asarray(xb[t])}, state)
-        ys.append(y_t)
-    y = {k: np.stack([np.asarray(v[k]) for v in ys]) for k in ("spikes", "drive")}
+    y, _ = run(g, {"a": xa, "b": xb})  # a dict input: one (T, B, ...) array per input name
+    y_batch_major, _ = run(g, {"a": xa.swapaxes(0, 1), "b": xb.swapaxes(0, 1)}, time_axis=1)
+    for k in ("spikes", "drive"):
+        np.testing.assert_array_equal(np.asarray(y_batch_major[k]).swapaxes(0, 1), np.asarray(y[k]))
     a, b, n = _np_linear(fa), _np_linear(fb), NpLIF(0.9)
     v = np.zeros((B, 4))
     for t in range(T):
@@ -228,6 +226,19 @@ def test_back_edges_need_input_shape():
     g = Graph({"a": LIF(2), "w": _linear(2, 2, 0)}, [("input", "a"), ("a", "w"), ("w", "a"), ("a", "output")])
     with pytest.raises(ValueError, match="pass `input_shape`"):
         g.init_state(1)
+
+
+def test_run_rejects_dict_inputs_of_different_lengths():
+    g = Graph(
+        {"fa": _linear(3, 4, 3), "fb": _linear(2, 4, 4)},
+        [("a", "fa"), ("b", "fb"), ("fa", "o"), ("fb", "o")],
+        inputs=("a", "b"),
+        outputs="o",
+    )
+    with pytest.raises(ValueError, match=r"`x` inputs must share the time and batch sizes"):
+        run(g, {"a": np.zeros((5, 2, 3)), "b": np.zeros((4, 2, 2))})
+    with pytest.raises(ValueError, match=r"does not apply to this model: a dict of inputs"):
+        run(g, {"a": np.zeros((5, 2, 3)), "b": np.zeros((5, 2, 2))}, engine="layer")
 
 
 def test_dict_input_checked():

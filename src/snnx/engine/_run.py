@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -41,7 +43,8 @@ def run(
     Args:
         model: the one-step model.
         x: input of shape ``(T, B, *in_shape)`` (``time_axis=0``) or
-            ``(B, T, *in_shape)`` (``time_axis=1``).
+            ``(B, T, *in_shape)`` (``time_axis=1``); for a ``Graph`` with several
+            inputs, a dict ``{input name: array}`` with a common ``T`` and ``B``.
         state: initial state; ``None`` means ``model.init_state(B)``.
         time_axis: 0 (time-major, the default everywhere in snnx) or 1.
         return_states: if True, the second result is the state after every step,
@@ -84,19 +87,14 @@ def run(
         raise ValueError(f"`time_axis` must be 0 (time-major) or 1 (batch-major), got {time_axis!r}")
     if not callable(model):
         raise TypeError(f"`model` must be a callable one-step module, got {type(model).__name__}")
-    x = jnp.asarray(x)
-    if x.ndim < 2:
-        axes = "(T, B, ...)" if time_axis == 0 else "(B, T, ...)"
-        raise ValueError(f"`x` must have shape {axes} with at least 2 axes, got {x.shape}")
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"`x` must have at least one time step and one sample, got {x.shape}")
-    if time_axis == 1:
-        x = jnp.swapaxes(x, 0, 1)
-    _check_features(model, x)
+    x, batch = _prepare_input(x, time_axis)
+    multi_input = isinstance(x, dict)
+    if not multi_input:
+        _check_features(model, x)
     stateful = is_stateful(model)
     zero_state = state is None
     if state is None:
-        state = model.init_state(x.shape[1]) if stateful else None
+        state = model.init_state(batch) if stateful else None
     elif time_axis == 1 and return_states:
         pass  # the given initial state has no time axis; nothing to swap
 
@@ -108,9 +106,14 @@ def run(
         isinstance(unroll, int) and not isinstance(unroll, bool) and unroll < 1
     ):
         raise ValueError(f"`unroll` must be 'auto', a positive int or a bool, got {unroll!r}")
-    T = x.shape[0]
+    T = jax.tree.leaves(x)[0].shape[0]
 
-    why_not = _layerwise.layer_chain(model) if engine != "step" else "engine='step' was requested"
+    if engine == "step":
+        why_not = "engine='step' was requested"
+    elif multi_input:
+        why_not = "a dict of inputs (a multi-input Graph) runs step-major"
+    else:
+        why_not = _layerwise.layer_chain(model)
     if engine == "layer" and why_not is not None:
         raise ValueError(f"`engine='layer'` does not apply to this model: {why_not}")
     if why_not is None:
@@ -134,6 +137,30 @@ def run(
     if unroll == "auto":
         unroll = _layerwise.choose_unroll(T, _layerwise.MODEL_UNROLL_CAP)
     return _run_step_major(model, x, state, stateful, time_axis, return_states, remat, unroll)
+
+
+def _prepare_input(x, time_axis: int):
+    """Validate ``x`` (an array, or a dict of arrays for a multi-input ``Graph``), make it
+    time-major, and return it with the batch size."""
+    axes = "(T, B, ...)" if time_axis == 0 else "(B, T, ...)"
+    if isinstance(x, Mapping):
+        if not x:
+            raise ValueError("`x` must be an array or a non-empty dict {input name: array}, got {}")
+        arrays = {k: _prepare_input(v, time_axis)[0] for k, v in x.items()}
+        leading = {k: a.shape[:2] for k, a in arrays.items()}
+        if len(set(leading.values())) != 1:
+            raise ValueError(
+                f"`x` inputs must share the time and batch sizes (T, B), got {leading} (time-major)"
+            )
+        return arrays, next(iter(leading.values()))[1]
+    x = jnp.asarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"`x` must have shape {axes} with at least 2 axes, got {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"`x` must have at least one time step and one sample, got {x.shape}")
+    if time_axis == 1:
+        x = jnp.swapaxes(x, 0, 1)
+    return x, x.shape[1]
 
 
 def _check_features(model, x) -> None:
