@@ -41,10 +41,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)} (default: digits)")
     p.add_argument("--data-dir", default=None, help="folder with <dataset>_train.h5 and _test.h5 (shd, ssc)")
-    p.add_argument("--epochs", default="40", help="training epochs (default: 40)")
+    p.add_argument("--epochs", default="50", help="training epochs (default: 50)")
     p.add_argument("--batch-size", default="32", help="samples per step (default: 32)")
     p.add_argument(
-        "--lr", default="3e-3", help="peak Adam learning rate, cosine-decayed to 0 (default: 3e-3)"
+        "--lr", default="2e-3", help="peak Adam learning rate, cosine-decayed to 0 (default: 2e-3)"
     )
     p.add_argument("--neuron", default="lif", help=f"hidden neuron: {', '.join(NEURONS)} (default: lif)")
     p.add_argument("--hidden", default="256", help="hidden neurons (default: 256)")
