@@ -56,3 +56,17 @@ def test_bench_subcommand_outside_a_checkout(monkeypatch, capsys):
     args = parser.parse_args(["bench"])
     assert args.func(args) == 2
     assert "benchmarks/run.py not found" in capsys.readouterr().err
+
+
+def test_event_input_variants_agree_with_the_dense_matmul(tmp_path):
+    """``benchmarks/event_input.py`` checks every event-driven variant against ``X @ W`` before timing."""
+    out = tmp_path / "event.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "event_input.py"), "--rows", "200", "--threads", "1"]
+    cmd += ["--densities", "0.02,0.2", "--repeats", "2", "--json", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    results = json.loads(out.read_text())["results"]
+    assert [row["density"] for row in results] == [0.02, 0.2]
+    # K, the padded index-list width, grows with the density (200 rows x 700 inputs)
+    assert 1 <= results[0]["max_active_per_row"] < results[1]["max_active_per_row"] <= 700
+    assert all(row[k] > 0 for row in results for k in row if k.endswith("_ms"))

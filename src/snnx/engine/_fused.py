@@ -112,30 +112,39 @@ def leaky_scan(
         return z, u
 
     def forward(xs, v0, z0, params, keep_u: bool):
+        """The time loop. ``u_t`` is written over the input ``x_t`` in the buffer the loop carries.
+
+        Once step ``t``'s input is read, its slot receives ``u_t``; everything
+        else the step needs (the new state, the spikes for the recurrence) is
+        read back from the updated buffer, so the only read of the old slot
+        feeds the write. XLA then updates the buffer in place (when nothing
+        else reads ``xs`` afterwards; in ``run`` it is a matmul's fresh result)
+        instead of copying it every step: no zero-initialised output array and
+        one ``(T, B, *shape)`` temporary less. Spikes and per-step states are
+        computed from the stacked ``u`` after the loop, with the same
+        elementwise operations as inside it.
+        """
         b, vl, th, vr = params[:4]
 
-        def body(carry, x):
-            v, z_prev = carry
+        def body(carry, t):
+            v, z_prev, buf = carry
+            x = jax.lax.dynamic_index_in_dim(buf, t, keepdims=False)
             if has_bias:
                 x = x + jnp.reshape(params[-1], (1,) * (x.ndim - 1) + (-1,))
             u = integrate(v, x, b, vl)
             if rec:
                 u = u + recurrent(z_prev, *params[4:6])
-            y, v = fire(u, th, vr)
-            out = (y,)
-            if return_states:
-                out += (v,)
-            if keep_u and spiking:
-                out += (u,)
-            return (v, y if rec else z_prev), out
+            buf = jax.lax.dynamic_update_index_in_dim(buf, u, t, 0)
+            z, v = fire(jax.lax.dynamic_index_in_dim(buf, t, keepdims=False), th, vr)
+            return (v, z if rec else z_prev, buf), None
 
-        (v_final, z_final), outs = jax.lax.scan(body, (v0, z0), xs)
-        ys = outs[0]
+        steps = jnp.arange(xs.shape[0])
+        (v_final, z_final, us), _ = jax.lax.scan(body, (v0, z0, xs), steps)
+        ys, vs = fire(us, th, vr)
         if return_states:
-            second = (outs[1], ys) if rec else outs[1]
+            second = (vs, ys) if rec else vs
         else:
             second = (v_final, z_final) if rec else v_final
-        us = outs[-1] if (keep_u and spiking) else ys
         return (ys, second), us
 
     @jax.custom_vjp
@@ -176,16 +185,28 @@ def leaky_scan(
         # The parameter gradients are accumulated per sample (elementwise adds into (B, *shape)
         # carries, no reduction inside the loop) and reduced once after it; XLA drops the
         # accumulators of parameters nobody differentiates.
+        # dL/du_t is written over dL/dy_t in the incoming cotangent's buffer, in place as in the
+        # forward loop: the slot's old value feeds only the write, everything else reads dL/du_t
+        # back. The threshold gradient, the one other user of dL/dy_t, is affine in it, so its
+        # dL/dy_t part is summed over time before the loop (and handed to the loop, which orders
+        # that read before the first write).
+        gy_free = 0.0  # stands for the part of dL/dy that does not come from ``gys``
+
         def body(carry, inp):
-            gv, gz_next, acc = carry
-            t, gy, u = inp[0], inp[1], inp[2]
+            gv, gz_next, acc, g_buf = carry
+            t = inp[0]
+            gy_extra = gy_free
             if return_states:
-                gv = gv + inp[3]
+                gv = gv + inp[1]
                 if rec:
-                    gy = gy + inp[4]
+                    gy_extra = inp[2]
             if rec:
-                gy = gy + gz_next
-            gu, g_th_t, g_vr_t = spike_grads(gv, gy, u)
+                gy_extra = gy_extra + gz_next
+            u = us[t]
+            gu = spike_grads(gv, jax.lax.dynamic_index_in_dim(g_buf, t, keepdims=False) + gy_extra, u)[0]
+            g_buf = jax.lax.dynamic_update_index_in_dim(g_buf, gu, t, 0)
+            gu = jax.lax.dynamic_index_in_dim(g_buf, t, keepdims=False)
+            _, g_th_t, g_vr_t = spike_grads(gv, gy_extra, u)
             v_prev = jnp.where(t == 0, v0, fire(us[jnp.maximum(t - 1, 0)], th, vr)[1])
             acc = (
                 acc[0] + gu * (v_prev - vl),
@@ -196,17 +217,20 @@ def leaky_scan(
             gz_prev = (
                 jax.lax.dot_general(gu, params[4], (((gu.ndim - 1,), (1,)), ((), ()))) if rec else gz_next
             )
-            return ((b * gu if leak else gu), gz_prev, acc), gu
+            return ((b * gu if leak else gu), gz_prev, acc, g_buf), None
 
         steps = jnp.arange(us.shape[0])
-        acc0 = (zero, zero, zero, zero)
+        g_th0 = zero
+        if spiking:  # the dL/dy part of the threshold gradient: -sum_t dL/dy_t * H'(u_t - threshold)
+            g_th0 = -jnp.sum(gys * derivative(us - th).astype(dtype), axis=0)
+        acc0 = (zero, zero, g_th0, zero)
         if return_states:
-            seq = (steps, gys, us, g_v_state) + ((g_z_state,) if rec else ())
-            init = (zero, zero if rec else jnp.zeros((), dtype), acc0)
+            seq = (steps, g_v_state) + ((g_z_state,) if rec else ())
+            init = (zero, zero if rec else jnp.zeros((), dtype), acc0, gys)
         else:
-            seq = (steps, gys, us)
-            init = (g_v_state, g_z_state if rec else jnp.zeros((), dtype), acc0)
-        (gv0, gz0, acc), gus = jax.lax.scan(body, init, seq, reverse=True)
+            seq = (steps,)
+            init = (g_v_state, g_z_state if rec else jnp.zeros((), dtype), acc0, gys)
+        (gv0, gz0, acc, gus), _ = jax.lax.scan(body, init, seq, reverse=True)
         g_b = _reduce_to(acc[0], b.shape) if leak else jnp.zeros_like(b)
         g_vl = _reduce_to(acc[1], vl.shape) if leak else jnp.zeros_like(vl)
         g_th = _reduce_to(acc[2], th.shape) if spiking else jnp.zeros_like(th)
