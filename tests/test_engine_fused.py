@@ -149,3 +149,83 @@ def test_bias_into_neuron_equals_step_engine(monkeypatch, bias_into_neuron):
     np.testing.assert_allclose(float(l_got), float(l_ref), rtol=1e-5)
     for a, b in zip(jax.tree.leaves(g_got), jax.tree.leaves(g_ref), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+
+
+SPIKING = ["lif", "lif_subtract_nodetach", "lif_none_perunit", "if_zero_nodetach", "rlif_bias_subtract"]
+
+
+def _spy_projection(monkeypatch):
+    """Record, per call of ``leaky_scan``, whether a Linear was applied inside the loop."""
+    calls = []
+    real = _fused.leaky_scan
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("w_out") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_fused, "leaky_scan", spy)
+    return calls
+
+
+def _readout_model(name, out_bias: bool, n_out: int = 4):
+    normal = nnx.initializers.normal
+    r = nnx.Rngs(7)
+    return Sequential(
+        nnx.Linear(
+            6, N, rngs=r, kernel_init=nnx.initializers.normal(1.0), bias_init=nnx.initializers.normal(0.3)
+        ),
+        NEURONS[name](),
+        nnx.Linear(N, n_out, rngs=r, use_bias=out_bias, bias_init=normal(0.3)),
+        LI(n_out, 0.8),
+    )
+
+
+@pytest.mark.parametrize("out_bias", [True, False])
+@pytest.mark.parametrize("name", SPIKING)
+def test_projection_into_neuron_equals_step_engine(monkeypatch, name, out_bias):
+    """The Linear after a spiking neuron, applied per step inside the fused loop: same values, grads."""
+    calls = _spy_projection(monkeypatch)
+    monkeypatch.setattr(_layerwise, "PROJECT_MIN_BYTES", 0)  # project these small sequences too
+    model = _readout_model(name, out_bias)
+    x = (jax.random.uniform(jax.random.key(8), (T, B, 6)) < 0.4).astype(jnp.float32)
+
+    def loss(m, x, engine):
+        out, final = run(m, x, engine=engine)
+        aux = sum((jnp.cos(a) * a).sum() for a in jax.tree.leaves(final))
+        return (out * jnp.sin(jnp.arange(out.size).reshape(out.shape))).sum() + aux, out
+
+    def grads(engine):
+        f = nnx.value_and_grad(lambda m, x: loss(m, x, engine), argnums=(0, 1), has_aux=True)
+        return nnx.jit(f)(model, x)
+
+    (ref_loss, ref_out), ref_g = grads("step")
+    (got_loss, got_out), got_g = grads("auto")
+    assert calls == [True, False]  # the neuron projected; the LI readout ran without
+    np.testing.assert_allclose(np.asarray(got_out), np.asarray(ref_out), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(float(got_loss), float(ref_loss), rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(got_g), jax.tree.leaves(ref_g), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+
+
+def test_projection_only_for_small_linears_and_without_states(monkeypatch):
+    calls = _spy_projection(monkeypatch)
+    model = _readout_model("lif", True, n_out=4)
+    x = jnp.ones((T, B, 6))
+    seq_bytes = T * B * N * 4  # the hidden neuron's (T, B, N) float32 sequence
+    monkeypatch.setattr(_layerwise, "PROJECT_MIN_BYTES", seq_bytes + 1)  # too short a sequence
+    run(model, x)
+    assert calls == [False, False]
+    calls.clear()
+    monkeypatch.setattr(_layerwise, "PROJECT_MIN_BYTES", seq_bytes)
+    monkeypatch.setattr(_layerwise, "PROJECT_MAX_OUT", 3)  # Linear(N, 4) is now too wide
+    wide, _ = run(model, x)
+    assert calls == [False, False]
+    calls.clear()
+    _, states = run(model, x, return_states=True)  # the hidden spikes are wanted: not projected
+    assert calls == [False, False]
+    calls.clear()
+    monkeypatch.setattr(_layerwise, "PROJECT_MAX_OUT", 64)
+    narrow, _ = run(model, x)
+    assert calls == [True, False]
+    np.testing.assert_allclose(np.asarray(narrow), np.asarray(wide), rtol=1e-5, atol=1e-5)
+    assert states[1]["v"].shape == (T, B, N)

@@ -1,23 +1,33 @@
-"""Fused time scans with a hand-written backward pass for the LIF family (``LIF``, ``LI``, ``IF``).
+"""Fused time scans with a hand-written backward pass for the LIF family (``LIF``, ``LI``, ``IF``, ``RLIF``).
 
 Autodiff of ``jax.lax.scan`` over a neuron step accumulates the gradient of
 every parameter the body closes over *inside* the reverse loop: for a scalar
 or per-unit ``beta`` that is one reduction over the batch per parameter per
 step, which on CPU costs more than the elementwise work itself. Here the
-backward pass is one reverse ``lax.scan`` that carries only ``dL/dv`` and emits
-``dL/du_t`` (``u_t``: the membrane after integrating, before the reset), with
-elementwise work only; every parameter gradient is computed after the loop as
-one vectorised reduction over all ``T * B`` samples, e.g.
+backward pass is one reverse ``lax.scan`` that carries only ``dL/dv`` and
+computes ``dL/du_t`` (``u_t``: the membrane after integrating, before the
+reset), with elementwise work only; parameter gradients are accumulated per
+sample and reduced once after the loop, e.g.
 ``dbeta = sum_t dL/du_t * (v_{t-1} - v_leak)``.
+
+Memory: the only residual is ``u_t`` for every step (one ``(T, B, *shape)``
+array); ``v_{t-1}``, the spikes and the reset are recomputed from it. Both
+loops update one sequence buffer in place: the forward loop writes ``u_t`` over
+its input ``x_t``, the backward loop ``dL/du_t`` over ``u_t``. Every other read
+of the buffer comes after the write of the step (or, for ``u_t`` in the
+backward loop, from the carry), which is what lets XLA skip the copy. With an
+output projection (``w_out``: the ``nnx.Linear`` after the neuron, a small one
+such as a readout) the spikes are projected inside the loop and never stored;
+the projection's weight gradient is accumulated in the backward loop. Without
+these, a training step of ``Linear -> LIF -> Linear -> LI`` holds four
+``(T, B, hidden)`` temporaries instead of one, and on CPU every fresh temporary
+beyond malloc's mmap threshold (32 MiB) is page-faulted in again on every call.
 
 The forward values are computed with the same operations, in the same order,
 as the neurons' ``__call__`` (spikes are bit-identical); the gradients are
 those of autodiff of the step (surrogate derivative, ``detach_reset``, reset
 modes), up to float rounding. The clip of ``beta`` to [0, 1] stays outside the
 kernel, under ordinary autodiff, so its gradient is exactly ``jnp.clip``'s.
-
-Residuals: ``u_t`` for every step (one ``(T, B, *shape)`` array); ``v_{t-1}``,
-the spikes and the reset are recomputed from it.
 
 Being a ``jax.custom_vjp``, the kernel has reverse-mode derivatives (of any
 order) but no forward mode: ``jax.jvp``/``jax.jacfwd`` through ``run`` need
@@ -42,6 +52,28 @@ def _reduce_to(g: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return out.reshape(shape)
 
 
+def _at(buf: jax.Array, t) -> jax.Array:
+    return jax.lax.dynamic_index_in_dim(buf, t, keepdims=False)
+
+
+def _put(buf: jax.Array, value: jax.Array, t) -> jax.Array:
+    return jax.lax.dynamic_update_index_in_dim(buf, value, t, 0)
+
+
+def _matmul(a: jax.Array, w: jax.Array) -> jax.Array:
+    """``a @ w`` over the last axis of ``a`` (as ``nnx.Linear`` computes it)."""
+    return jax.lax.dot_general(a, w, (((a.ndim - 1,), (0,)), ((), ())))
+
+
+def _matmul_t(a: jax.Array, w: jax.Array) -> jax.Array:
+    """``a @ w.T`` over the last axis of ``a``."""
+    return jax.lax.dot_general(a, w, (((a.ndim - 1,), (1,)), ((), ())))
+
+
+def _add_last(a: jax.Array, bias: jax.Array) -> jax.Array:
+    return a + jnp.reshape(bias, (1,) * (a.ndim - 1) + (-1,))
+
+
 def leaky_scan(
     xs: jax.Array,
     v0: jax.Array,
@@ -60,6 +92,8 @@ def leaky_scan(
     w_rec: jax.Array | None = None,
     b_rec: jax.Array | None = None,
     x_bias: jax.Array | None = None,
+    w_out: jax.Array | None = None,
+    b_out: jax.Array | None = None,
 ):
     """Scan ``u = beta * v + (1 - beta) * v_leak + x`` (``u = v + x`` without ``leak``) over time.
 
@@ -71,76 +105,79 @@ def leaky_scan(
     (``RLIF``); the state is then ``(v, z)``. ``x_bias`` (the bias of the ``nnx.Linear``
     that produced ``xs``, left out there) is added to every step's input first:
     ``x_t + x_bias`` is the same value the Linear would have produced, without
-    writing and reading ``(T, B, *shape)`` once more.
+    writing and reading ``(T, B, *shape)`` once more. With ``w_out`` (spiking,
+    without ``return_states``) the output is ``z_t @ w_out (+ b_out)`` instead
+    of ``z_t``: the ``nnx.Linear`` that follows the neuron, applied per step.
 
     Returns ``(ys, v_final)``, or ``(ys, vs)`` (the state after every step) with
     ``return_states``; with ``w_rec`` the second item is ``(v, z)``.
     """
     if reset not in _RESETS:  # pragma: no cover - checked by the neurons
         raise ValueError(f"unknown reset {reset!r}")
+    rec, proj = w_rec is not None, w_out is not None
+    if proj and (not spiking or return_states):  # pragma: no cover - guarded by fused_neuron_scan
+        raise ValueError("an output projection needs a spiking neuron and no per-step states")
     dtype = xs.dtype
-    params = tuple(jnp.asarray(p, dtype) for p in (beta, v_leak, threshold, v_reset))
-    rec = w_rec is not None
-    if rec:
-        params += (w_rec, jnp.zeros((), dtype) if b_rec is None else b_rec)
-    else:
+    P = {
+        "beta": jnp.asarray(beta, dtype),
+        "v_leak": jnp.asarray(v_leak, dtype),
+        "threshold": jnp.asarray(threshold, dtype),
+        "v_reset": jnp.asarray(v_reset, dtype),
+    }
+    optional = {"w_rec": w_rec, "b_rec": b_rec, "x_bias": x_bias, "w_out": w_out, "b_out": b_out}
+    P.update({k: v for k, v in optional.items() if v is not None})
+    if not rec:
         z0 = jnp.zeros((), dtype)
-    dims = (((v0.ndim - 1,), (0,)), ((), ()))
-    has_bias = x_bias is not None
-    params += (jnp.zeros((), dtype) if x_bias is None else x_bias,)
 
-    def recurrent(z, w, bias):
-        y = jax.lax.dot_general(z, w, dims)
-        if b_rec is not None:
-            y += jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
-        return y
-
-    def integrate(v, x, b, vl):
+    def integrate(v, x, p):
         if leak:
-            return b * v + (1.0 - b) * vl + x
+            return p["beta"] * v + (1.0 - p["beta"]) * p["v_leak"] + x
         return v + x
 
-    def fire(u, th, vr):
+    def fire(u, p):
         """Spikes and the membrane after the reset, from ``u``; forward values only."""
         if not spiking:
             return u, u
+        th = p["threshold"]
         z = (u - th > 0).astype(dtype)
         if reset == "zero":
-            return z, u * (1.0 - z) + z * vr
+            return z, u * (1.0 - z) + z * p["v_reset"]
         if reset == "subtract":
             return z, u - z * th
         return z, u
 
-    def forward(xs, v0, z0, params, keep_u: bool):
-        """The time loop. ``u_t`` is written over the input ``x_t`` in the buffer the loop carries.
+    def project(z, p):
+        y = _matmul(z, p["w_out"])
+        return _add_last(y, p["b_out"]) if "b_out" in p else y
 
-        Once step ``t``'s input is read, its slot receives ``u_t``; everything
-        else the step needs (the new state, the spikes for the recurrence) is
-        read back from the updated buffer, so the only read of the old slot
-        feeds the write. XLA then updates the buffer in place (when nothing
-        else reads ``xs`` afterwards; in ``run`` it is a matmul's fresh result)
-        instead of copying it every step: no zero-initialised output array and
-        one ``(T, B, *shape)`` temporary less. Spikes and per-step states are
-        computed from the stacked ``u`` after the loop, with the same
-        elementwise operations as inside it.
+    def forward(xs, v0, z0, p):
+        """The time loop; ``u_t`` is written over ``x_t`` in the buffer the loop carries.
+
+        The old slot feeds only the write; the step's state and spikes are read
+        back from the updated buffer. Spikes and per-step states are computed
+        from the stacked ``u`` after the loop (the same elementwise operations
+        as inside it), unless they are projected inside it.
         """
-        b, vl, th, vr = params[:4]
 
         def body(carry, t):
             v, z_prev, buf = carry
-            x = jax.lax.dynamic_index_in_dim(buf, t, keepdims=False)
-            if has_bias:
-                x = x + jnp.reshape(params[-1], (1,) * (x.ndim - 1) + (-1,))
-            u = integrate(v, x, b, vl)
+            x = _at(buf, t)
+            if "x_bias" in p:
+                x = _add_last(x, p["x_bias"])
+            u = integrate(v, x, p)
             if rec:
-                u = u + recurrent(z_prev, *params[4:6])
-            buf = jax.lax.dynamic_update_index_in_dim(buf, u, t, 0)
-            z, v = fire(jax.lax.dynamic_index_in_dim(buf, t, keepdims=False), th, vr)
-            return (v, z if rec else z_prev, buf), None
+                u = u + _matmul(z_prev, p["w_rec"])
+                if "b_rec" in p:
+                    u = _add_last(u, p["b_rec"])
+            buf = _put(buf, u, t)
+            z, v = fire(_at(buf, t), p)
+            return (v, z if rec else z_prev, buf), (project(z, p) if proj else None)
 
-        steps = jnp.arange(xs.shape[0])
-        (v_final, z_final, us), _ = jax.lax.scan(body, (v0, z0, xs), steps)
-        ys, vs = fire(us, th, vr)
+        (v_final, z_final, us), projected = jax.lax.scan(body, (v0, z0, xs), jnp.arange(xs.shape[0]))
+        if proj:
+            ys, vs = projected, None
+        else:
+            ys, vs = fire(us, p)
         if return_states:
             second = (vs, ys) if rec else vs
         else:
@@ -148,16 +185,16 @@ def leaky_scan(
         return (ys, second), us
 
     @jax.custom_vjp
-    def kernel(xs, v0, z0, params):
-        return forward(xs, v0, z0, params, keep_u=False)[0]
+    def kernel(xs, v0, z0, p):
+        return forward(xs, v0, z0, p)[0]
 
-    def kernel_fwd(xs, v0, z0, params):
-        out, us = forward(xs, v0, z0, params, keep_u=True)
-        return out, (us, out[0], v0, z0, params)
+    def kernel_fwd(xs, v0, z0, p):
+        out, us = forward(xs, v0, z0, p)
+        return out, (us, v0, z0, p)
 
     def kernel_bwd(res, cts):
-        us, ys, v0, z0, params = res
-        b, vl, th, vr = params[:4]
+        us, v0, z0, p = res
+        th = p["threshold"]
         gys, g_second = cts
         if rec:
             g_v_state, g_z_state = g_second
@@ -165,91 +202,102 @@ def leaky_scan(
             g_v_state, g_z_state = g_second, None
         zero = jnp.zeros_like(v0)
 
-        def spike_grads(gv, gy, u):
+        def spike_grads(gv, gy, u, z):
             """dL/du, and the per-sample contributions to dL/dthreshold and dL/dv_reset."""
             if not spiking:
-                gu = gv + gy
-                return gu, None, None
+                return gv + gy, None, None
             d = derivative(u - th).astype(dtype)
-            z = (u - th > 0).astype(dtype)
             if reset == "zero":
                 gu = gv * (1.0 - z)
-                gz = gy if detach_reset else gy + gv * (vr - u)
+                gz = gy if detach_reset else gy + gv * (p["v_reset"] - u)
                 return gu + gz * d, -(gz * d), gv * z
             if reset == "subtract":
                 gz = gy if detach_reset else gy - gv * th
                 return gv + gz * d, -(gz * d) - gv * z, None
             return gv + gy * d, -(gy * d), None
 
-        # Reverse loop: elementwise work (and, with recurrence, the one matmul dL/dz_prev = dL/du @ W^T).
-        # The parameter gradients are accumulated per sample (elementwise adds into (B, *shape)
-        # carries, no reduction inside the loop) and reduced once after it; XLA drops the
-        # accumulators of parameters nobody differentiates.
-        # dL/du_t is written over dL/dy_t in the incoming cotangent's buffer, in place as in the
-        # forward loop: the slot's old value feeds only the write, everything else reads dL/du_t
-        # back. The threshold gradient, the one other user of dL/dy_t, is affine in it, so its
-        # dL/dy_t part is summed over time before the loop (and handed to the loop, which orders
-        # that read before the first write).
-        gy_free = 0.0  # stands for the part of dL/dy that does not come from ``gys``
-
+        # Reverse loop: elementwise work, plus the per-step matmuls of the recurrence
+        # (dL/dz_prev = dL/du @ W^T) and of the projection (dL/dz = dL/dy @ W_out^T, and its
+        # weight gradient z^T dL/dy). Per-sample accumulators (elementwise adds into (B, *shape)
+        # carries) are reduced once after the loop; XLA drops those nobody differentiates.
+        # u_t arrives in the carry (read from the buffer one step earlier, or before the loop);
+        # dL/du_t is written over it, and u_{t-1} is then read from the updated buffer.
         def body(carry, inp):
-            gv, gz_next, acc, g_buf = carry
-            t = inp[0]
-            gy_extra = gy_free
+            gv, gz_next, acc, u, buf = carry
+            t, gy, extra = inp[0], inp[1], inp[2:]
+            if rec:  # z_t from the spikes computed before the loop (the same values as fire(u_t))
+                z, extra = extra[-1], extra[:-1]
+            else:
+                z = fire(u, p)[0] if spiking else None
+            if proj:
+                acc = {**acc, "w_out": acc["w_out"] + jax.lax.dot_general(z, gy, (((0,), (0,)), ((), ())))}
+                gy = _matmul_t(gy, p["w_out"])
             if return_states:
-                gv = gv + inp[1]
+                gv = gv + extra[0]
                 if rec:
-                    gy_extra = inp[2]
+                    gy = gy + extra[1]
             if rec:
-                gy_extra = gy_extra + gz_next
-            u = us[t]
-            gu = spike_grads(gv, jax.lax.dynamic_index_in_dim(g_buf, t, keepdims=False) + gy_extra, u)[0]
-            g_buf = jax.lax.dynamic_update_index_in_dim(g_buf, gu, t, 0)
-            gu = jax.lax.dynamic_index_in_dim(g_buf, t, keepdims=False)
-            _, g_th_t, g_vr_t = spike_grads(gv, gy_extra, u)
-            v_prev = jnp.where(t == 0, v0, fire(us[jnp.maximum(t - 1, 0)], th, vr)[1])
-            acc = (
-                acc[0] + gu * (v_prev - vl),
-                acc[1] + gu * (1.0 - b),
-                acc[2] + g_th_t if g_th_t is not None else acc[2],
-                acc[3] + g_vr_t if g_vr_t is not None else acc[3],
-            )
-            gz_prev = (
-                jax.lax.dot_general(gu, params[4], (((gu.ndim - 1,), (1,)), ((), ()))) if rec else gz_next
-            )
-            return ((b * gu if leak else gu), gz_prev, acc, g_buf), None
+                gy = gy + gz_next
+            gu, g_th_t, g_vr_t = spike_grads(gv, gy, u, z)
+            buf = _put(buf, gu, t)
+            gu = _at(buf, t)  # read back: the consumers below share the stored value
+            u_prev = _at(buf, jnp.maximum(t - 1, 0))
+            v_prev = jnp.where(t == 0, v0, fire(u_prev, p)[1])
+            acc = {
+                **acc,
+                "beta": acc["beta"] + gu * (v_prev - p["v_leak"]),
+                "v_leak": acc["v_leak"] + gu * (1.0 - p["beta"]),
+                "threshold": acc["threshold"] + g_th_t if g_th_t is not None else acc["threshold"],
+                "v_reset": acc["v_reset"] + g_vr_t if g_vr_t is not None else acc["v_reset"],
+            }
+            gz_prev = _matmul_t(gu, p["w_rec"]) if rec else gz_next
+            return ((p["beta"] * gu if leak else gu), gz_prev, acc, u_prev, buf), None
 
         steps = jnp.arange(us.shape[0])
-        g_th0 = zero
-        if spiking:  # the dL/dy part of the threshold gradient: -sum_t dL/dy_t * H'(u_t - threshold)
-            g_th0 = -jnp.sum(gys * derivative(us - th).astype(dtype), axis=0)
-        acc0 = (zero, zero, g_th0, zero)
+        acc0 = {"beta": zero, "v_leak": zero, "threshold": zero, "v_reset": zero}
+        if proj:
+            acc0["w_out"] = jnp.zeros_like(p["w_out"])
+        seq = (steps, gys)
         if return_states:
-            seq = (steps, g_v_state) + ((g_z_state,) if rec else ())
-            init = (zero, zero if rec else jnp.zeros((), dtype), acc0, gys)
+            seq += (g_v_state,) + ((g_z_state,) if rec else ())
+            gv_init, gz_init = zero, (zero if rec else jnp.zeros((), dtype))
         else:
-            seq = (steps,)
-            init = (g_v_state, g_z_state if rec else jnp.zeros((), dtype), acc0, gys)
-        (gv0, gz0, acc, gus), _ = jax.lax.scan(body, init, seq, reverse=True)
-        g_b = _reduce_to(acc[0], b.shape) if leak else jnp.zeros_like(b)
-        g_vl = _reduce_to(acc[1], vl.shape) if leak else jnp.zeros_like(vl)
-        g_th = _reduce_to(acc[2], th.shape) if spiking else jnp.zeros_like(th)
-        g_vr = _reduce_to(acc[3], vr.shape) if spiking and reset == "zero" else jnp.zeros_like(vr)
-        g_params = (g_b, g_vl, g_th, g_vr)
+            gv_init, gz_init = g_v_state, (g_z_state if rec else jnp.zeros((), dtype))
+        if rec:  # every step's spikes, for the recurrent weight gradient after the loop
+            zs = fire(us, p)[0]
+            seq += (zs,)  # read by the loop, hence computed before the loop overwrites ``us``
+        init = (gv_init, gz_init, acc0, _at(us, us.shape[0] - 1), us)
+        (gv0, gz0, acc, _, gus), _ = jax.lax.scan(body, init, seq, reverse=True)
+        g = {
+            "beta": _reduce_to(acc["beta"], p["beta"].shape) if leak else jnp.zeros_like(p["beta"]),
+            "v_leak": _reduce_to(acc["v_leak"], p["v_leak"].shape) if leak else jnp.zeros_like(p["v_leak"]),
+            "threshold": _reduce_to(acc["threshold"], th.shape) if spiking else jnp.zeros_like(th),
+            "v_reset": (
+                _reduce_to(acc["v_reset"], p["v_reset"].shape)
+                if spiking and reset == "zero"
+                else jnp.zeros_like(p["v_reset"])
+            ),
+        }
         if rec:
             # dW = sum_t z_{t-1}^T dL/du_t: one GEMM over all T * B rows instead of one per step.
-            z_prev = jnp.concatenate([z0[None], ys[:-1]], axis=0)
+            z_prev = jnp.concatenate([z0[None], zs[:-1]], axis=0)
             n = us.shape[-1]
-            g_w = jax.lax.dot_general(z_prev.reshape(-1, n), gus.reshape(-1, n), (((0,), (0,)), ((), ())))
-            g_bias = _reduce_to(gus, params[5].shape) if b_rec is not None else jnp.zeros_like(params[5])
-            g_params += (g_w, g_bias)
-        g_params += (_reduce_to(gus, params[-1].shape) if has_bias else jnp.zeros_like(params[-1]),)
-        if not rec:
-            gz0 = jnp.zeros_like(z0)
-        return gus, gv0, gz0, g_params
+            g["w_rec"] = jax.lax.dot_general(
+                z_prev.reshape(-1, n), gus.reshape(-1, n), (((0,), (0,)), ((), ()))
+            )
+            if "b_rec" in p:
+                g["b_rec"] = _reduce_to(gus, p["b_rec"].shape)
+        if "x_bias" in p:
+            g["x_bias"] = _reduce_to(gus, p["x_bias"].shape)
+        if proj:
+            g["w_out"] = acc["w_out"]
+            if "b_out" in p:
+                g["b_out"] = _reduce_to(gys, p["b_out"].shape)
+        g_z0 = gz0 if rec else jnp.zeros_like(z0)
+        return gus, gv0, g_z0, g
 
     kernel.defvjp(kernel_fwd, kernel_bwd)
-    return kernel(xs, v0, z0, params)
+    return kernel(xs, v0, z0, P)
 
 
 def fused_types() -> tuple[type, ...]:
@@ -274,16 +322,28 @@ def plain_linear(module) -> bool:
     )
 
 
-def fused_neuron_scan(layer, xs: jax.Array, state: dict, *, return_states: bool, x_bias=None):
+def fused_neuron_scan(layer, xs: jax.Array, state: dict, *, return_states: bool, x_bias=None, out=None):
     """Run neuron ``layer`` (exactly ``LIF``, ``LI``, ``IF`` or ``RLIF``) over ``xs`` with :func:`leaky_scan`.
 
-    ``x_bias``: see :func:`leaky_scan`. Returns ``(ys, final_state)`` or, with
-    ``return_states``, ``(ys, states)``; ``None`` when the layer or the dtypes are
-    not covered (the caller then scans ``layer`` itself).
+    ``x_bias``: see :func:`leaky_scan`. ``out``: a plain ``nnx.Linear`` applied
+    to the spikes inside the loop (the layer after the neuron; spiking neurons
+    only, without ``return_states``); the result is then that layer's output.
+    Returns ``(ys, final_state)`` or, with ``return_states``, ``(ys, states)``;
+    ``None`` when the layer, the projection or the dtypes are not covered (the
+    caller then runs them itself).
     """
     kind = type(layer)
     if kind not in fused_types():
         return None
+    proj = {}
+    if out is not None:
+        from snnx.neurons import LI as _LI
+
+        if kind is _LI or return_states or not plain_linear(out):
+            return None
+        proj = {"w_out": out.kernel[...], "b_out": out.bias[...] if out.use_bias else None}
+        if any(a is not None and a.dtype != jnp.float32 for a in proj.values()):
+            return None
     from snnx.neurons import IF, LI, RLIF
 
     names = {"v", "z"} if kind is RLIF else {"v"}
@@ -325,6 +385,7 @@ def fused_neuron_scan(layer, xs: jax.Array, state: dict, *, return_states: bool,
         return_states=return_states,
         x_bias=x_bias,
         **rec,
+        **proj,
     )
     if kind is RLIF:
         return ys, {"v": second[0], "z": second[1]}

@@ -29,8 +29,11 @@ what makes feed-forward stacks fast. The neuron scans are memory-bound on
 CPU, so their elementwise step is recomputed in the backward pass
 (``jax.checkpoint``) rather than stored; ``LIF``, ``LI``, ``IF`` and ``RLIF``
 instead use the fused kernels of ``snnx.engine._fused`` (hand-written
-backward pass, ``FUSED_NEURONS``), and a biased ``nnx.Linear`` feeding one of
-them has its bias added inside the neuron's loop (``BIAS_INTO_NEURON``).
+backward pass, ``FUSED_NEURONS``), a biased ``nnx.Linear`` feeding one of
+them has its bias added inside the neuron's loop (``BIAS_INTO_NEURON``), and a
+small ``nnx.Linear`` after a spiking one (a readout) is applied to each step's
+spikes inside the loop, so that the spikes are never stored
+(``PROJECT_INTO_NEURON``).
 
 Reset-free neurons that offer ``parallel(x, return_states=True)`` (an
 associative scan) can use it instead of the sequential scan when they start
@@ -74,6 +77,17 @@ FUSED_NEURONS = True
 # When an ``nnx.Linear`` feeds a fused neuron, leave its bias out of the (T * B)-row matmul and add
 # it inside the neuron's time loop (the same values; one (T, B, N) pass less each way).
 BIAS_INTO_NEURON = True
+# When a fused spiking neuron feeds a plain ``nnx.Linear`` with at most PROJECT_MAX_OUT outputs (a
+# readout, say), and the neuron's (T, B, hidden) sequence takes at least PROJECT_MIN_BYTES, apply
+# that Linear to each step's spikes inside the neuron's loop: the spikes are never stored, and the
+# (T, B, hidden) temporaries of a training step drop from three to one (see ``_fused``). Measured
+# (2 threads, B = 64, hidden 256, readout 20): at T = 250 (16 MB per sequence) the training step
+# went from 81 to 71 ms, because three sequences exceed malloc's 32 MiB mmap threshold and were
+# page-faulted in afresh on every call; at T = 100 (6.5 MB) the per-step matmuls cost 1-1.5 ms
+# more than one (T * B)-row GEMM, hence the size limit. Wider Linears always stay one GEMM.
+PROJECT_INTO_NEURON = True
+PROJECT_MAX_OUT = 64
+PROJECT_MIN_BYTES = 8 * 2**20
 # Time is cut into chunks only when T * B exceeds CHUNK_ABOVE rows, into chunks of about
 # CHUNK_ROWS rows (chunk steps * batch). Measured on CPU (1 thread): at T = 1000, B = 64 the
 # forward pass takes 0.63x the unchunked time and training the same; at T = 100 chunking
@@ -202,17 +216,27 @@ def _broadcast_parameters(layer, batch: int):
     return copy
 
 
-def _scan_stateful(layer, xs, state, *, unroll: int, remat: bool, return_states: bool, bias=None):
-    """Scan ``layer`` over time; ``bias`` (a Linear's, left out of ``xs``) is added to every step's input."""
+def _scan_stateful(layer, xs, state, *, unroll: int, remat: bool, return_states: bool, bias=None, out=None):
+    """Scan ``layer`` over time; ``bias`` (a Linear's, left out of ``xs``) is added to every step's input.
+
+    ``out``: a stateless layer applied to the outputs afterwards (inside the fused
+    neuron loop where :func:`snnx.engine._fused.fused_neuron_scan` covers it).
+    """
     from snnx.neurons._base import Neuron
 
     neuron = isinstance(layer, Neuron)
     if FUSED_NEURONS and neuron:
         from snnx.engine._fused import fused_neuron_scan
 
-        fused = fused_neuron_scan(layer, xs, state, return_states=return_states, x_bias=bias)
+        fused = fused_neuron_scan(layer, xs, state, return_states=return_states, x_bias=bias, out=out)
         if fused is not None:
             return fused
+    if out is not None:
+        ys, second = _scan_stateful(
+            layer, xs, state, unroll=unroll, remat=remat, return_states=return_states, bias=bias
+        )
+        y = out(_merge_time_batch(ys))
+        return y.reshape((ys.shape[0], ys.shape[1], *y.shape[1:])), second
     if bias is not None:
         xs = xs + jnp.reshape(bias, (1,) * (xs.ndim - 1) + (-1,))
     if BROADCAST_PARAMETERS and neuron and not has_mutable_state(layer):
@@ -305,21 +329,60 @@ def run_layer_major(
             and not _use_parallel(nxt, zero_state, use_parallel)
         )
 
+    def projection_goes_into(layer, nxt, x) -> bool:
+        """``nxt`` is a small plain ``nnx.Linear`` that fused spiking neuron ``layer`` can apply per step."""
+        if not (FUSED_NEURONS and PROJECT_INTO_NEURON) or return_states or type(nxt) is not nnx.Linear:
+            return False
+        if x.size * x.dtype.itemsize < PROJECT_MIN_BYTES:
+            return False
+        from snnx.engine._fused import fused_types, plain_linear
+        from snnx.neurons import LI
+
+        return (
+            type(layer) in fused_types()
+            and type(layer) is not LI
+            and plain_linear(nxt)
+            and nxt.out_features <= PROJECT_MAX_OUT
+            and not _use_parallel(layer, zero_state, use_parallel)
+        )
+
     def apply(layer, x, s, bias=None):
         if _is_plain_sequential(layer):
+            if len(s) != len(layer.layers):
+                raise ValueError(f"`state` must have one entry per layer ({len(layer.layers)}), got {len(s)}")
             outs = []
             subs = layer.layers
             pending = None
-            for i, (sub, s_sub) in enumerate(zip(subs, s, strict=True)):
-                if i + 1 < len(subs) and x.dtype == jnp.float32 and bias_goes_into(sub, subs[i + 1]):
+            i = 0
+            while i < len(subs):
+                sub, s_sub = subs[i], s[i]
+                nxt = subs[i + 1] if i + 1 < len(subs) else None
+                if nxt is not None and x.dtype == jnp.float32 and bias_goes_into(sub, nxt):
                     x2 = _merge_time_batch(x)
                     y = jax.lax.dot_general(x2, sub.kernel[...], (((x2.ndim - 1,), (0,)), ((), ())))
                     x, pending = y.reshape((x.shape[0], x.shape[1], *y.shape[1:])), sub.bias[...]
                     outs.append(s_sub)
+                    i += 1
+                    continue
+                if nxt is not None and x.dtype == jnp.float32 and projection_goes_into(sub, nxt, x):
+                    x, s_sub = _scan_stateful(
+                        sub,
+                        x,
+                        s_sub,
+                        unroll=unroll_for(sub),
+                        remat=inner_remat,
+                        return_states=False,
+                        bias=pending,
+                        out=nxt,
+                    )
+                    pending = None
+                    outs.extend((s_sub, s[i + 1]))
+                    i += 2
                     continue
                 x, s_sub = apply(sub, x, s_sub, bias=pending)
                 pending = None
                 outs.append(s_sub)
+                i += 1
             return x, tuple(outs)
         if bias is not None and not (
             is_stateful(layer) and not _use_parallel(layer, zero_state, use_parallel)

@@ -36,9 +36,7 @@ class Sequential(nnx.Module):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
             if not callable(layer):
-                raise TypeError(
-                    f"`layers[{i}]` must be a module or a callable, got {type(layer).__name__}"
-                )
+                raise TypeError(f"`layers[{i}]` must be a module or a callable, got {type(layer).__name__}")
         self.layers = nnx.List(list(layers))
 
     def __len__(self) -> int:
@@ -49,9 +47,7 @@ class Sequential(nnx.Module):
 
     def init_state(self, batch_shape: int | Sequence[int] = ()) -> tuple:
         """Per-layer zero state (``None`` for stateless layers)."""
-        return tuple(
-            layer.init_state(batch_shape) if is_stateful(layer) else None for layer in self.layers
-        )
+        return tuple(layer.init_state(batch_shape) if is_stateful(layer) else None for layer in self.layers)
 
     def __call__(self, x: jax.Array, state: Sequence) -> tuple[jax.Array, tuple]:
         if not isinstance(state, (tuple, list)) or len(state) != len(self.layers):
