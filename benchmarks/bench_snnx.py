@@ -20,40 +20,13 @@ import _common as C
 LEARN = ("beta",)
 
 
-def _sum_pool_2x2():
-    """``snnx.layers.SumPool((2, 2))``, or a stand-in when its gradient fails under ``jax.jit``.
-
-    (``SumPool`` passes a traced ``jnp.zeros`` as the ``reduce_window`` init value,
-    which JAX cannot transpose; the stand-in computes the same window sum.)
-    """
-    import jax
-    import jax.numpy as jnp
-    from flax import nnx
-
-    from snnx.layers import SumPool
-
-    pool = SumPool((2, 2))
-    try:
-        jax.jit(jax.grad(lambda x: pool(x).sum()))(jnp.ones((1, 4, 4, 1)))
-        return pool
-    except ValueError:
-
-        class SumPool2x2(nnx.Module):
-            per_sample = True  # a pure per-sample function: the engine may batch it over T * B
-
-            def __call__(self, x):
-                return jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
-
-        return SumPool2x2()
-
-
 def build(s: dict, rngs):
     """The workload's network as a ``snnx.Sequential``, weights from :func:`_common.weights`."""
     import jax.numpy as jnp
     from flax import nnx
 
     from snnx.engine import Sequential
-    from snnx.layers import Flatten
+    from snnx.layers import Flatten, SumPool
     from snnx.neurons import IF, LI, LIF, RLIF
 
     w = {k: jnp.asarray(v) for k, v in C.weights(s).items()}
@@ -73,7 +46,7 @@ def build(s: dict, rngs):
         return Sequential(
             conv1,
             IF((c["h1"], c["h1"], C.CONV_CH), trainable=False),
-            _sum_pool_2x2(),
+            SumPool((2, 2)),
             conv2,
             IF((c["p1"], c["p1"], C.CONV_CH), trainable=False),
             Flatten(),
