@@ -116,6 +116,22 @@ def matmul_flops(s: dict) -> tuple[float, float]:
     return f1 + f2 + fr, 2 * f1 + 3 * (f2 + fr)
 
 
+def confine_to_cpus(threads: int) -> list[int] | None:
+    """Confine this process to its first ``threads`` allowed CPUs (before JAX or torch start).
+
+    XLA's CPU matmuls ignore ``intra_op_parallelism_threads``, so affinity is what
+    bounds them (``run.py`` does the same for every process it starts). Returns
+    the CPUs kept, or ``None`` when nothing changed.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if threads >= len(allowed):
+        return None
+    os.sched_setaffinity(0, allowed[:threads])
+    return allowed[:threads]
+
+
 def rss_bytes() -> int:
     """Peak resident set size of this process so far (``ru_maxrss``), in bytes."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

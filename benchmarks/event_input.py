@@ -26,7 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common as C
 
 
 def _median_ms(fn, *args, repeats: int) -> float:
@@ -52,6 +57,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
+    C.confine_to_cpus(args.threads)
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "")
         + f" --xla_cpu_multi_thread_eigen={'true' if args.threads > 1 else 'false'}"

@@ -28,6 +28,8 @@ def test_quick_run_writes_results(tmp_path):
     assert agg["loss_ok"] and agg["samples"] >= 3
     assert 0 < agg["train_ms"][0] <= agg["train_ms"][1] <= agg["train_ms"][2]
     assert report["threads"] == 1 and report["env"]["OMP_NUM_THREADS"] == "1"
+    # XLA ignores its thread flags for matmuls: the processes are confined to one CPU instead
+    assert report["cpus_used"] == "all" or len(report["cpus_used"]) == 1
     assert "intra_op_parallelism_threads=1" in report["env"]["XLA_FLAGS"]
     run = report["runs"][0]
     assert run["train_flops"] > run["fwd_flops"] > 0
@@ -70,3 +72,16 @@ def test_event_input_variants_agree_with_the_dense_matmul(tmp_path):
     # K, the padded index-list width, grows with the density (200 rows x 700 inputs)
     assert 1 <= results[0]["max_active_per_row"] < results[1]["max_active_per_row"] <= 700
     assert all(row[k] > 0 for row in results for k in row if k.endswith("_ms"))
+
+
+def test_profile_step_reports_time_faults_and_temporaries():
+    script = str(ROOT / "benchmarks" / "profile_step.py")
+    cmd = [sys.executable, script, "--workload", "tiny", "--steps", "2", "--warmup", "1", "--threads", "1"]
+    flags = [*cmd, "--json", "--set", "PROJECT_MIN_BYTES=0"]
+    r = subprocess.run(flags, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["settings"] == {"PROJECT_MIN_BYTES": 0} and out["loss_finite"]
+    assert out["train_ms_median"] > 0 and out["minor_faults_per_step"] >= 0 and out["xla_temp_bytes"] > 0
+    bad = subprocess.run([*cmd, "--set", "NO_SUCH_SWITCH=1"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "NO_SUCH_SWITCH" in bad.stderr

@@ -1,0 +1,155 @@
+"""Where a training step's time goes besides arithmetic: temporaries and page faults.
+
+``python benchmarks/profile_step.py --workload ff250 [--framework snnx|spyx] [--set NAME=VALUE ...]``
+
+Builds the workload's model exactly as ``bench_snnx.py`` / ``bench_spyx.py`` do,
+wraps one Adam training step in ``jax.jit`` (the same step for both
+frameworks: ``nnx.value_and_grad`` of the time-summed cross-entropy, then the
+optimizer update), and reports
+
+* the median step time over ``--steps`` calls after ``--warmup``;
+* the minor page faults per step (``getrusage``): memory the step touched for
+  the first time, e.g. a temporary that malloc handed out as a fresh ``mmap``;
+* XLA's own accounting of the compiled step (``memory_analysis()``): the bytes
+  of temporaries, arguments and outputs.
+
+``--set`` changes a switch of ``snnx.engine._layerwise`` for this process
+(``--set PROJECT_INTO_NEURON=0``, ``--set FUSED_NEURONS=0``,
+``--set PROJECT_MIN_BYTES=0``), to measure what an engine feature buys. Run the
+Spyx side with the peers' interpreter (``benchmarks/.venv-peers/bin/python``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common as C
+
+
+def _parse_setting(text: str) -> tuple[str, int | float | bool]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--set expects NAME=VALUE, got {text!r}")
+    try:
+        number: int | float = int(value)
+    except ValueError:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--set {name}: VALUE must be a number, got {value!r}") from None
+    return name, number
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", default="ff100", choices=sorted(C.WORKLOADS))
+    parser.add_argument("--framework", default="snnx", choices=("snnx", "spyx"))
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--set", dest="settings", action="append", default=[], type=_parse_setting)
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of the summary")
+    args = parser.parse_args(argv)
+    C.confine_to_cpus(args.threads)
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + f" --xla_cpu_multi_thread_eigen={'true' if args.threads > 1 else 'false'}"
+        + f" intra_op_parallelism_threads={args.threads}"
+    )
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+    from flax import nnx
+
+    s = C.spec(args.workload)
+    if args.framework == "snnx":
+        import bench_snnx as bench
+
+        from snnx.engine import _layerwise, run
+
+        for name, value in args.settings:
+            if not hasattr(_layerwise, name):
+                parser.error(f"--set {name}: snnx.engine._layerwise has no such switch")
+            setattr(_layerwise, name, type(getattr(_layerwise, name))(value))
+
+        def forward(m, x):
+            return run(m, x, remat=s["remat"])[0]
+    else:
+        if args.settings:
+            parser.error("--set applies to snnx only")
+        import bench_spyx as bench
+        import spyx
+
+        def forward(m, x):
+            return spyx.nn.run(m, x)[0]
+
+    model = bench.build(s, nnx.Rngs(0))
+    opt = nnx.Optimizer(model, optax.adam(C.LR), wrt=nnx.Param)
+    xs, ys = C.inputs(s)
+    x, y = jnp.asarray(xs), jnp.asarray(ys)
+    del xs
+    graphdef, state = nnx.split((model, opt))
+
+    def loss_fn(m, x, y):
+        return optax.softmax_cross_entropy_with_integer_labels(forward(m, x).sum(0), y).mean()
+
+    @jax.jit
+    def train_step(state, x, y):
+        m, o = nnx.merge(graphdef, state)
+        loss, grads = nnx.value_and_grad(loss_fn)(m, x, y)
+        o.update(m, grads)
+        return nnx.state((m, o)), loss
+
+    compiled = train_step.lower(state, x, y).compile()
+    memory = compiled.memory_analysis()
+    for _ in range(args.warmup):
+        state, loss = compiled(state, x, y)
+        loss.block_until_ready()
+    times, faults = [], []
+    for _ in range(args.steps):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        t0 = time.perf_counter()
+        state, loss = compiled(state, x, y)
+        loss.block_until_ready()
+        times.append(time.perf_counter() - t0)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    page = resource.getpagesize()
+    out = {
+        "framework": args.framework,
+        "workload": args.workload,
+        "threads": args.threads,
+        "settings": dict(args.settings),
+        "train_ms_median": float(np.median(times) * 1e3),
+        "train_ms_q1_q3": [float(np.percentile(times, q) * 1e3) for q in (25, 75)],
+        "minor_faults_per_step": int(np.median(faults)),
+        "faulted_mib_per_step": float(np.median(faults) * page / 2**20),
+        "xla_temp_bytes": int(getattr(memory, "temp_size_in_bytes", -1)),
+        "xla_argument_bytes": int(getattr(memory, "argument_size_in_bytes", -1)),
+        "xla_output_bytes": int(getattr(memory, "output_size_in_bytes", -1)),
+        "loss_finite": bool(np.isfinite(float(loss))),
+        "jax": jax.__version__,
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        settings = " ".join(f"{k}={v}" for k, v in out["settings"].items()) or "defaults"
+        print(
+            f"{out['framework']} {out['workload']} ({settings}, {out['threads']} threads): "
+            f"train step {out['train_ms_median']:.1f} ms "
+            f"(q1-q3 {out['train_ms_q1_q3'][0]:.1f}-{out['train_ms_q1_q3'][1]:.1f}), "
+            f"{out['minor_faults_per_step']} minor faults/step ({out['faulted_mib_per_step']:.1f} MiB), "
+            f"XLA temporaries {out['xla_temp_bytes'] / 1e6:.1f} MB"
+        )
+    return out
+
+
+if __name__ == "__main__":
+    main()
