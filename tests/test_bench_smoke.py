@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,20 @@ def test_profile_step_reports_time_faults_and_temporaries():
     assert out["train_ms_median"] > 0 and out["minor_faults_per_step"] >= 0 and out["xla_temp_bytes"] > 0
     bad = subprocess.run([*cmd, "--set", "NO_SUCH_SWITCH=1"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "NO_SUCH_SWITCH" in bad.stderr
+
+
+def test_matmul_floor_sums_the_pieces_and_states_the_peer_targets(tmp_path, monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # main() appends to it; restored after
+    results = tmp_path / "bench.json"
+    agg = {"snntorch/rec100": {"train_ms": [60.0, 70.0, 80.0]}, "spyx/rec100": {"train_ms": [1.0, 2.0, 3.0]}}
+    results.write_text(json.dumps({"aggregate": agg}))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import matmul_floor
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    out = matmul_floor.main(["--workload", "rec100", "--repeats", "1", "--results", str(results)])
+    pieces = out["pieces_ms"]
+    assert len(pieces) == 8 and any(name.startswith("recurrent forward, 100 x") for name in pieces)
+    assert out["floor_ms"] == sum(pieces.values()) and all(ms > 0 for ms in pieces.values())
+    assert out["snntorch_train_ms"] == 70.0  # the median of run.py's quartiles
