@@ -58,10 +58,10 @@ def cpu_set(threads: int) -> set[int] | None:
     """The CPUs every benchmark process is confined to: the first ``threads`` this process may use.
 
     Thread-count variables alone do not bound XLA: its CPU matmuls run on a
-    thread pool that ignores ``intra_op_parallelism_threads`` (measured here: a
-    2048x2048 matmul took 64 ms with one "thread" and 65 ms with two, and 130 ms
-    only once the process was confined to one CPU). ``None`` when affinity is not
-    available or every allowed CPU is used anyway.
+    thread pool that ignores ``intra_op_parallelism_threads`` (``gemm_peak.py``
+    gave the same GFLOP/s with one "thread" as with two, and half once the
+    process was confined to one CPU; benchmarks/README.md). ``None`` when
+    affinity is not available or every allowed CPU is used anyway.
     """
     if not hasattr(os, "sched_getaffinity"):
         return None

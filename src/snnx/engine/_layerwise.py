@@ -81,10 +81,11 @@ BIAS_INTO_NEURON = True
 # readout, say), and the neuron's (T, B, hidden) sequence takes at least PROJECT_MIN_BYTES, apply
 # that Linear to each step's spikes inside the neuron's loop: the spikes are never stored, and the
 # (T, B, hidden) temporaries of a training step drop from three to one (see ``_fused``). Measured
-# (2 threads, B = 64, hidden 256, readout 20): at T = 250 (16 MB per sequence) the training step
-# went from 81 to 71 ms, because three sequences exceed malloc's 32 MiB mmap threshold and were
-# page-faulted in afresh on every call; at T = 100 (6.5 MB) the per-step matmuls cost 1-1.5 ms
-# more than one (T * B)-row GEMM, hence the size limit. Wider Linears always stay one GEMM.
+# with ``benchmarks/profile_step.py`` (2 CPUs, B = 64, hidden 256, readout 20): at T = 250 (16 MB
+# per sequence) 71.8 ms per training step with the projection, 89.3 ms and 16k page faults per step
+# without, because three sequences exceed malloc's 32 MiB mmap threshold and were faulted in afresh
+# on every call; at T = 100 (6.5 MB) forcing it gave 26.6 against 25.6 ms, hence the size limit.
+# Wider Linears always stay one GEMM.
 PROJECT_INTO_NEURON = True
 PROJECT_MAX_OUT = 64
 PROJECT_MIN_BYTES = 8 * 2**20
