@@ -116,6 +116,54 @@ def matmul_flops(s: dict) -> tuple[float, float]:
     return f1 + f2 + fr, 2 * f1 + 3 * (f2 + fr)
 
 
+def xla_thread_flags(threads: int) -> str:
+    """The ``XLA_FLAGS`` that give XLA's CPU backend ``threads`` threads."""
+    multi = "true" if threads > 1 else "false"
+    return f"--xla_cpu_multi_thread_eigen={multi} intra_op_parallelism_threads={threads}"
+
+
+def use_threads(threads: int) -> None:
+    """For a script run on its own: ``threads`` CPUs and XLA threads. Call before JAX is imported."""
+    confine_to_cpus(threads)
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {xla_thread_flags(threads)}".strip()
+
+
+def median_ms(fn, *args, repeats: int) -> float:
+    """Median wall time of ``fn(*args)`` in ms over ``repeats`` calls, after one call that compiles."""
+    import jax
+
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)
+
+
+def jit_train_step(graphdef, forward):
+    """A ``jax.jit``-ed optimizer step on ``nnx.split((model, optimizer))`` state.
+
+    Loss: cross-entropy of the time-summed readout ``forward(model, x)`` of shape
+    ``(T, B, classes)``. Returns ``(new_state, loss)``.
+    """
+    import jax
+    import optax
+    from flax import nnx
+
+    def loss_fn(m, x, y):
+        return optax.softmax_cross_entropy_with_integer_labels(forward(m, x).sum(0), y).mean()
+
+    @jax.jit
+    def train_step(state, x, y):
+        m, o = nnx.merge(graphdef, state)
+        loss, grads = nnx.value_and_grad(loss_fn)(m, x, y)
+        o.update(m, grads)
+        return nnx.state((m, o)), loss
+
+    return train_step
+
+
 def confine_to_cpus(threads: int) -> list[int] | None:
     """Confine this process to its first ``threads`` allowed CPUs (before JAX or torch start).
 

@@ -87,16 +87,7 @@ def main(argv=None) -> None:
     del xs  # keep one copy of the input alive
     graphdef, state = nnx.split((model, opt))
 
-    def loss_fn(m, x, y):
-        out, _ = run(m, x, remat=s["remat"], engine=engine)
-        return optax.softmax_cross_entropy_with_integer_labels(out.sum(0), y).mean()
-
-    @jax.jit
-    def train_step(state, x, y):
-        m, o = nnx.merge(graphdef, state)
-        loss, grads = nnx.value_and_grad(loss_fn)(m, x, y)
-        o.update(m, grads)
-        return nnx.state((m, o)), loss
+    train_step = C.jit_train_step(graphdef, lambda m, x: run(m, x, remat=s["remat"], engine=engine)[0])
 
     @jax.jit
     def forward(state, x):

@@ -27,24 +27,10 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common as C
-
-
-def _median_ms(fn, *args, repeats: int) -> float:
-    import jax
-    import numpy as np
-
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
 
 
 def main(argv=None) -> dict:
@@ -57,12 +43,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
-    C.confine_to_cpus(args.threads)
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + f" --xla_cpu_multi_thread_eigen={'true' if args.threads > 1 else 'false'}"
-        + f" intra_op_parallelism_threads={args.threads}"
-    )
+    C.use_threads(args.threads)
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -103,11 +84,11 @@ def main(argv=None) -> dict:
         row = {
             "density": p,
             "max_active_per_row": k,
-            "dense_ms": _median_ms(dense, x, w, repeats=args.repeats),
-            "gather_ms": _median_ms(gather, idx, w, repeats=args.repeats),
-            "top_k_gather_ms": _median_ms(top_k_gather, x, w, repeats=args.repeats),
-            "wgrad_dense_ms": _median_ms(wgrad_dense, x, g, repeats=args.repeats),
-            "wgrad_scatter_ms": _median_ms(wgrad_scatter, idx, g, repeats=args.repeats),
+            "dense_ms": C.median_ms(dense, x, w, repeats=args.repeats),
+            "gather_ms": C.median_ms(gather, idx, w, repeats=args.repeats),
+            "top_k_gather_ms": C.median_ms(top_k_gather, x, w, repeats=args.repeats),
+            "wgrad_dense_ms": C.median_ms(wgrad_dense, x, g, repeats=args.repeats),
+            "wgrad_scatter_ms": C.median_ms(wgrad_scatter, idx, g, repeats=args.repeats),
         }
         results.append(row)
 

@@ -26,26 +26,12 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common as C
 
 TARGET_SPEEDUP = 3.5  # ">= 3.5x faster than snnTorch and Norse"
-
-
-def _median_ms(fn, *args, repeats: int) -> float:
-    import jax
-    import numpy as np
-
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
 
 
 def main(argv=None) -> dict:
@@ -55,12 +41,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--results", default=None, help="a run.py JSON, for the peers' required step times")
     args = parser.parse_args(argv)
-    C.confine_to_cpus(args.threads)
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + f" --xla_cpu_multi_thread_eigen={'true' if args.threads > 1 else 'false'}"
-        + f" intra_op_parallelism_threads={args.threads}"
-    )
+    C.use_threads(args.threads)
     import jax
     import jax.numpy as jnp
 
@@ -110,7 +91,7 @@ def main(argv=None) -> dict:
             z,
             g_h,
         )
-    measured = {name: _median_ms(fn, *a, repeats=args.repeats) for name, (fn, *a) in pieces.items()}
+    measured = {name: C.median_ms(fn, *a, repeats=args.repeats) for name, (fn, *a) in pieces.items()}
     floor = sum(measured.values())
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "all"
     print(f"{args.workload}: matmuls of one training step, {args.threads} thread(s), CPUs {cpus}, median ms")

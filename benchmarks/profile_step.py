@@ -57,12 +57,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--set", dest="settings", action="append", default=[], type=_parse_setting)
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of the summary")
     args = parser.parse_args(argv)
-    C.confine_to_cpus(args.threads)
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + f" --xla_cpu_multi_thread_eigen={'true' if args.threads > 1 else 'false'}"
-        + f" intra_op_parallelism_threads={args.threads}"
-    )
+    C.use_threads(args.threads)
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -98,17 +93,7 @@ def main(argv=None) -> dict:
     del xs
     graphdef, state = nnx.split((model, opt))
 
-    def loss_fn(m, x, y):
-        return optax.softmax_cross_entropy_with_integer_labels(forward(m, x).sum(0), y).mean()
-
-    @jax.jit
-    def train_step(state, x, y):
-        m, o = nnx.merge(graphdef, state)
-        loss, grads = nnx.value_and_grad(loss_fn)(m, x, y)
-        o.update(m, grads)
-        return nnx.state((m, o)), loss
-
-    compiled = train_step.lower(state, x, y).compile()
+    compiled = C.jit_train_step(graphdef, forward).lower(state, x, y).compile()
     memory = compiled.memory_analysis()
     for _ in range(args.warmup):
         state, loss = compiled(state, x, y)

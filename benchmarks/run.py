@@ -45,8 +45,7 @@ def pinned_env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
         env[var] = n
-    multi = "true" if threads > 1 else "false"
-    env["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen={multi} intra_op_parallelism_threads={n}"
+    env["XLA_FLAGS"] = C.xla_thread_flags(threads)
     env["JAX_PLATFORMS"] = "cpu"
     env["CUDA_VISIBLE_DEVICES"] = ""
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
