@@ -162,3 +162,79 @@ def test_neuron_spike_gradient_uses_its_surrogate():
     x = jnp.array([[0.8]])
     g = jax.grad(lambda x: lif(x, state)[0].sum())(x)
     np.testing.assert_allclose(g, 1.5 / (1 + (1.5 * np.pi * 0.3) ** 2), rtol=1e-5)
+
+
+# -- identity: a surrogate is its derivative (compiled code is shared only between equals) --
+
+
+def _model(spike: surrogate.Surrogate):
+    from flax import nnx
+
+    import snnx
+
+    rngs = nnx.Rngs(0)
+    return snnx.Sequential(
+        nnx.Linear(3, 4, rngs=rngs),
+        LIF(4, beta=0.9, threshold=0.2, surrogate=spike),
+        nnx.Linear(4, 2, rngs=rngs),
+    )
+
+
+def _loss(model, x, engine):
+    import snnx
+
+    y, _ = snnx.run(model, x) if engine is None else snnx.run(model, x, engine=engine)
+    return jnp.sum(y**2)
+
+
+def _param_grads(grad, spike: surrogate.Surrogate, engine: str | None):
+    from flax import nnx
+
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(6, 5, 3)), jnp.float32)
+    return jax.tree.leaves(nnx.to_pure_dict(grad(_model(spike), x, engine)))
+
+
+@pytest.mark.parametrize("engine", ["step", None])
+@pytest.mark.parametrize("jit", [True, False])
+def test_custom_surrogates_with_different_fns_give_their_own_gradients(engine, jit):
+    # Two custom surrogates in one process, through one gradient function (under
+    # nnx.jit its compiled code is keyed on the model's static attributes): the steep
+    # one, built second, must get its own gradient, not the shallow one's. Reference:
+    # the built-in sigmoid(k), whose k s (1 - s) is d/dv sigmoid(k v).
+    from flax import nnx
+
+    grad = nnx.grad(_loss)
+    if jit:
+        grad = nnx.jit(grad, static_argnums=2)
+    shallow = surrogate.custom(lambda v: jax.nn.sigmoid(4.0 * v))
+    steep = surrogate.custom(lambda v: jax.nn.sigmoid(100.0 * v))
+    got_shallow = _param_grads(grad, shallow, engine)
+    got_steep = _param_grads(grad, steep, engine)
+    for got, k in ((got_shallow, 4.0), (got_steep, 100.0)):
+        want = _param_grads(grad, surrogate.sigmoid(k=k), engine)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    assert not all(np.allclose(a, b) for a, b in zip(got_shallow, got_steep, strict=True))
+
+
+def test_surrogate_equality_follows_the_derivative():
+    assert surrogate.fast_sigmoid(25.0) == surrogate.fast_sigmoid(25.0)
+    assert hash(surrogate.fast_sigmoid(25.0)) == hash(surrogate.fast_sigmoid(25.0))
+    assert surrogate.boxcar(0.5, 2.0) == surrogate.boxcar(0.5, 2.0)
+    assert hash(surrogate.straight_through()) == hash(surrogate.straight_through())
+    assert surrogate.fast_sigmoid(25.0) != surrogate.fast_sigmoid(24.0)
+    assert surrogate.superspike(25.0) != surrogate.fast_sigmoid(25.0)  # names differ
+
+    def f(v):
+        return jax.nn.sigmoid(4.0 * v)
+
+    def g(v):
+        return jax.nn.sigmoid(4.0 * v)
+
+    assert surrogate.custom(f) == surrogate.custom(f)
+    assert hash(surrogate.custom(f)) == hash(surrogate.custom(f))
+    assert surrogate.custom(f) != surrogate.custom(g)  # same name, different function
+    assert surrogate.custom(lambda v: v) != surrogate.custom(lambda v: v)
+    assert surrogate.Surrogate("x", f) != surrogate.Surrogate("x", g)
+    assert surrogate.Surrogate("x", f) == surrogate.Surrogate("x", f)
+    assert repr(surrogate.custom(f)) == "custom(fn='f')"

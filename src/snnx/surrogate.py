@@ -9,7 +9,12 @@ derivative of a smooth step ``f`` named in each factory's docstring:
     backward: dy/dx := f'(x)
 
 A surrogate is a small frozen dataclass, so it is hashable, prints readably and
-can live as a static attribute of an ``nnx.Module``.
+can live as a static attribute of an ``nnx.Module``. Its identity is its name, its
+hyper-parameters *and its derivative*: ``jit`` reuses compiled code between equal
+surrogates, so two surrogates are equal only when their backward passes are. The
+factories build the derivative as a hashable pairing of a module-level function with
+the hyper-parameters (``fast_sigmoid(25) == fast_sigmoid(25)``); :func:`custom`
+pairs it with the user's function itself, compared by identity.
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -35,6 +40,8 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+
+from snnx import _checks
 
 __all__ = [
     "Surrogate",
@@ -73,26 +80,48 @@ def _spike_jvp(derivative, primals, tangents):
 
 
 @dataclasses.dataclass(frozen=True)
+class _Bound:
+    """``x -> fn(x, **params)``: a derivative equal to another when ``fn`` and ``params`` are."""
+
+    fn: Callable[..., jax.Array]
+    params: tuple[tuple[str, object], ...] = ()
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.fn(x, **dict(self.params))
+
+    def __repr__(self) -> str:  # a function shows as its name, not its address
+        args = ", ".join(f"{k}={getattr(v, '__name__', v)!r}" for k, v in self.params)
+        return f"{self.fn.__name__}({args})"
+
+
+@dataclasses.dataclass(frozen=True)
 class Surrogate:
     """A spike function: Heaviside forward, ``derivative(x)`` backward.
 
+    Two surrogates are equal (and hash equal) when their name, derivative and
+    params are: a plain function as ``derivative`` is compared by identity.
+
     Args:
         name: a label used in ``repr`` and error messages.
-        derivative: ``x -> f'(x)``, elementwise, the backward pass.
+        derivative: ``x -> f'(x)``, elementwise, the backward pass; hashable.
         params: the hyper-parameters, kept for ``repr`` and equality.
     """
 
     name: str
-    derivative: Callable[[jax.Array], jax.Array] = dataclasses.field(compare=False, repr=False)
+    derivative: Callable[[jax.Array], jax.Array] = dataclasses.field(repr=False)
     params: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
             raise TypeError(f"`name` must be a str, got {type(self.name).__name__} {self.name!r}")
-        if not callable(self.derivative):
-            raise TypeError(
-                f"`derivative` must be a callable x -> f'(x), got {type(self.derivative).__name__}"
-            )
+        _checks.instance_of("derivative", self.derivative, Callable, "a callable x -> f'(x)")
+        try:
+            hash(self.derivative)
+        except TypeError:
+            raise _checks.ArgumentTypeError(
+                f"`derivative` must be hashable (it is part of the surrogate's identity), "
+                f"got an unhashable {type(self.derivative).__name__}"
+            ) from None
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x = jnp.asarray(x)
@@ -101,17 +130,51 @@ class Surrogate:
         return _spike(self.derivative, x)
 
     def __hash__(self) -> int:
-        return hash((self.name, self.params))
+        return hash((self.name, self.derivative, self.params))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params)
         return f"{self.name}({args})"
 
 
-def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise ValueError(f"`{name}` must be a positive number (finite), got {value!r}")
-    return float(value)
+# The derivatives, one module-level function each (bound to their hyper-parameters by _Bound).
+
+
+def _fast_sigmoid(x, k):
+    return 1.0 / (1.0 + k * jnp.abs(x)) ** 2
+
+
+def _arctan(x, k):
+    return (k / 2.0) / (1.0 + (math.pi * k / 2.0 * x) ** 2)
+
+
+def _sigmoid(x, k):
+    return k * jax.nn.sigmoid(k * x) * jax.nn.sigmoid(-k * x)
+
+
+def _tanh(x, k):
+    return (k / 2.0) / jnp.cosh(k * x) ** 2
+
+
+def _triangular(x, k):
+    return jnp.maximum(0.0, 1.0 - k * jnp.abs(x))
+
+
+def _boxcar(x, width, height):
+    return jnp.where(jnp.abs(x) <= width / 2.0, height, 0.0)
+
+
+def _ones(x):
+    return jnp.ones_like(x)
+
+
+def _derivative_of(x, fn):
+    return jax.jvp(fn, (x,), (jnp.ones_like(x),))[1]
+
+
+def _surrogate(name: str, fn: Callable[..., jax.Array], **params: float) -> Surrogate:
+    bound = tuple(params.items())
+    return Surrogate(name, _Bound(fn, bound), bound)
 
 
 def fast_sigmoid(k: float = 25.0) -> Surrogate:
@@ -120,8 +183,8 @@ def fast_sigmoid(k: float = 25.0) -> Surrogate:
     Args:
         k: slope; larger ``k`` concentrates the gradient near the threshold.
     """
-    k = _positive("k", k)
-    return Surrogate("fast_sigmoid", lambda x: 1.0 / (1.0 + k * jnp.abs(x)) ** 2, (("k", k),))
+    k = _checks.positive_number("k", k)
+    return _surrogate("fast_sigmoid", _fast_sigmoid, k=k)
 
 
 def superspike(k: float = 25.0) -> Surrogate:
@@ -136,9 +199,7 @@ def arctan(k: float = 2.0) -> Surrogate:
     Args:
         k: slope; ``f'(0) = k / 2``.
     """
-    k = _positive("k", k)
-    c = math.pi * k / 2.0
-    return Surrogate("arctan", lambda x: (k / 2.0) / (1.0 + (c * x) ** 2), (("k", k),))
+    return _surrogate("arctan", _arctan, k=_checks.positive_number("k", k))
 
 
 def sigmoid(k: float = 5.0) -> Surrogate:
@@ -147,12 +208,7 @@ def sigmoid(k: float = 5.0) -> Surrogate:
     Args:
         k: slope; ``f'(0) = k / 4``.
     """
-    k = _positive("k", k)
-
-    def derivative(x):
-        return k * jax.nn.sigmoid(k * x) * jax.nn.sigmoid(-k * x)
-
-    return Surrogate("sigmoid", derivative, (("k", k),))
+    return _surrogate("sigmoid", _sigmoid, k=_checks.positive_number("k", k))
 
 
 def tanh(k: float = 2.0) -> Surrogate:
@@ -161,8 +217,7 @@ def tanh(k: float = 2.0) -> Surrogate:
     Args:
         k: slope; ``f'(0) = k / 2``.
     """
-    k = _positive("k", k)
-    return Surrogate("tanh", lambda x: (k / 2.0) / jnp.cosh(k * x) ** 2, (("k", k),))
+    return _surrogate("tanh", _tanh, k=_checks.positive_number("k", k))
 
 
 def triangular(k: float = 1.0) -> Surrogate:
@@ -173,10 +228,7 @@ def triangular(k: float = 1.0) -> Surrogate:
     Args:
         k: inverse half-width; ``f'(0) = 1``.
     """
-    k = _positive("k", k)
-    return Surrogate(
-        "triangular", lambda x: jnp.maximum(0.0, 1.0 - k * jnp.abs(x)), (("k", k),)
-    )
+    return _surrogate("triangular", _triangular, k=_checks.positive_number("k", k))
 
 
 def boxcar(width: float = 1.0, height: float = 1.0) -> Surrogate:
@@ -188,26 +240,23 @@ def boxcar(width: float = 1.0, height: float = 1.0) -> Surrogate:
         width: width of the window around the threshold.
         height: value of the gradient inside the window.
     """
-    width = _positive("width", width)
-    height = _positive("height", height)
-    half = width / 2.0
-    return Surrogate(
-        "boxcar",
-        lambda x: jnp.where(jnp.abs(x) <= half, height, 0.0),
-        (("width", width), ("height", height)),
-    )
+    width = _checks.positive_number("width", width)
+    height = _checks.positive_number("height", height)
+    return _surrogate("boxcar", _boxcar, width=width, height=height)
 
 
 def straight_through() -> Surrogate:
     """Straight-through estimator: ``f(x) = x``, ``f'(x) = 1`` everywhere."""
-    return Surrogate("straight_through", lambda x: jnp.ones_like(x))
+    return _surrogate("straight_through", _ones)
 
 
 def custom(fn: Callable[[jax.Array], jax.Array], name: str = "custom") -> Surrogate:
     """A surrogate from any smooth step ``fn``: the backward pass is ``fn'(x)``.
 
     The derivative is obtained with ``jax.jvp`` elementwise, so ``fn`` must be an
-    elementwise JAX function of one array.
+    elementwise JAX function of one array. ``fn`` itself (compared by identity) is
+    part of the surrogate's identity: ``custom(f) == custom(f)``, but two different
+    functions, even two lambdas with the same body, give unequal surrogates.
 
     Args:
         fn: the smooth function whose derivative is used backward.
@@ -216,13 +265,11 @@ def custom(fn: Callable[[jax.Array], jax.Array], name: str = "custom") -> Surrog
     Example:
         >>> s = custom(lambda x: jax.nn.sigmoid(4.0 * x))
     """
-    if not callable(fn):
-        raise TypeError(f"`fn` must be a callable x -> f(x), got {type(fn).__name__}")
+    _checks.instance_of("fn", fn, Callable, "a callable x -> f(x)")
 
-    def derivative(x):
-        return jax.jvp(fn, (x,), (jnp.ones_like(x),))[1]
-
-    return Surrogate(name, derivative, (("fn", getattr(fn, "__name__", "fn")),))
+    return Surrogate(
+        name, _Bound(_derivative_of, (("fn", fn),)), (("fn", getattr(fn, "__name__", "fn")),)
+    )
 
 
 _FACTORIES: dict[str, Callable[..., Surrogate]] = {

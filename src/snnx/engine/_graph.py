@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from snnx import _checks
+from snnx import _checks, _graphs
 from snnx.engine._sequential import is_stateful
 
 
@@ -20,33 +19,6 @@ def _names(arg: str, value) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ValueError(f"`{arg}` names must be distinct, got {value!r}")
     return tuple(names)
-
-
-def _dfs_back_edges(
-    starts: Sequence[str], succ: Mapping[str, list[tuple[int, str]]]
-) -> tuple[set[str], set[int]]:
-    """Iterative depth-first search from ``starts``; returns reached names and back-edge ids."""
-    state: dict[str, int] = {}  # 1: on the stack, 2: finished
-    back: set[int] = set()
-    for start in starts:
-        if start in state:
-            continue
-        state[start] = 1
-        stack = [(start, iter(succ.get(start, ())))]
-        while stack:
-            name, children = stack[-1]
-            for eid, child in children:
-                mark = state.get(child)
-                if mark == 1:
-                    back.add(eid)
-                elif mark is None:
-                    state[child] = 1
-                    stack.append((child, iter(succ.get(child, ()))))
-                    break
-            else:
-                state[name] = 2
-                stack.pop()
-    return set(state), back
 
 
 class Graph(nnx.Module):
@@ -128,12 +100,10 @@ class Graph(nnx.Module):
             raise ValueError(f"`inputs` and `outputs` share the names {sorted(clash)}")
         edge_list = self._check_edges(edges, set(nodes), in_names, out_names)
 
-        succ: dict[str, list[tuple[int, str]]] = {}
-        for eid, (src, dst) in enumerate(edge_list):
-            succ.setdefault(src, []).append((eid, dst))
-        reached, back = _dfs_back_edges(in_names, succ)
+        reached, back = _graphs.back_edges(in_names, edge_list)
+        sources = {src for src, _ in edge_list}
         for name in in_names:
-            if name not in succ:
+            if name not in sources:
                 raise ValueError(f"input {name!r} feeds no node: add an edge ({name!r}, <node>)")
         unreachable = [n for n in nodes if n not in reached]
         if unreachable:
@@ -141,42 +111,17 @@ class Graph(nnx.Module):
         for name in out_names:
             if name not in reached:
                 raise ValueError(f"output {name!r} receives no edge from the inputs")
-        pred_all: dict[str, list[str]] = {}
-        for src, dst in edge_list:
-            pred_all.setdefault(dst, []).append(src)
-        alive, todo = set(out_names), list(out_names)
-        while todo:
-            for src in pred_all.get(todo.pop(), ()):
-                if src not in alive:
-                    alive.add(src)
-                    todo.append(src)
+        alive = _graphs.reachable(out_names, edge_list, backward=True)
         dead = [n for n in nodes if n not in alive]
         if dead:
             raise ValueError(f"nodes {dead} have no path to an output {list(out_names)}")
 
         # Topological order of the DAG left without back edges (stable: node order).
-        indeg = dict.fromkeys(nodes, 0)
-        fwd_succ: dict[str, list[str]] = {}
+        forward = [edge for eid, edge in enumerate(edge_list) if eid not in back]
+        order = _graphs.topological_order(list(nodes), forward)
         preds: dict[str, list[tuple[str, bool]]] = {n: [] for n in (*nodes, *out_names)}
         for eid, (src, dst) in enumerate(edge_list):
-            is_back = eid in back
-            preds[dst].append((src, is_back))
-            if not is_back and src in indeg:
-                fwd_succ.setdefault(src, []).append(dst)
-                if dst in indeg:
-                    indeg[dst] += 1
-        rank = {n: i for i, n in enumerate(nodes)}
-        pending = [(rank[n], n) for n in nodes if indeg[n] == 0]
-        heapq.heapify(pending)
-        order = []
-        while pending:
-            _, name = heapq.heappop(pending)
-            order.append(name)
-            for dst in fwd_succ.get(name, ()):
-                if dst in indeg:
-                    indeg[dst] -= 1
-                    if indeg[dst] == 0:
-                        heapq.heappush(pending, (rank[dst], dst))
+            preds[dst].append((src, eid in back))
 
         self.nodes = nnx.Dict(dict(nodes))
         self.edges = tuple(edge_list)

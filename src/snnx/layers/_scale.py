@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from snnx import _checks
-from snnx.neurons._base import make_parameter
+from snnx._params import make_parameter
 
 
 class Scale(nnx.Module):

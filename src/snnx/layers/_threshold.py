@@ -10,7 +10,7 @@ from flax import nnx
 
 from snnx import _checks
 from snnx import surrogate as _surrogate
-from snnx.neurons._base import make_parameter
+from snnx._params import make_parameter
 
 
 class Threshold(nnx.Module):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import nir
 import numpy as np
 
-from snnx.engine._graph import _dfs_back_edges
+from snnx import _graphs
 from snnx.nir import _convert
 from snnx.nir._errors import NIRError, node_error
 from snnx.nir._io import checked_shape, repaired_edges
@@ -141,22 +141,11 @@ def _want(name, node, shape):
 
 def analyse(flat: Flat) -> tuple[dict, dict, set]:
     """Check structure and shapes: returns (in_shapes, out_shapes, back edge ids)."""
-    succ: dict[str, list] = {}
-    for eid, (src, dst) in enumerate(flat.edges):
-        succ.setdefault(src, []).append((eid, dst))
-    reached, back = _dfs_back_edges(flat.inputs, succ)
+    reached, back = _graphs.back_edges(flat.inputs, flat.edges)
     missing = [n for n in flat.nodes if n not in reached]
     if missing:
         raise NIRError(f"nodes {missing} cannot be reached from an Input node {flat.inputs}", node=missing[0])
-    into: dict[str, list] = {}
-    for src, dst in flat.edges:
-        into.setdefault(dst, []).append(src)
-    alive, todo = set(flat.outputs), list(flat.outputs)
-    while todo:
-        for src in into.get(todo.pop(), ()):
-            if src not in alive:
-                alive.add(src)
-                todo.append(src)
+    alive = _graphs.reachable(flat.outputs, flat.edges, backward=True)
     dead = [n for n in flat.nodes if n not in alive]
     if dead:
         raise NIRError(
@@ -167,7 +156,7 @@ def analyse(flat: Flat) -> tuple[dict, dict, set]:
     out_shape: dict[str, tuple] = {}
     for name in flat.inputs:
         shape = _declared(name, flat.nodes[name])
-        for _, dst in succ.get(name, ()):  # tolerate batch axes left in the Input shape
+        for dst in (d for s, d in flat.edges if s == name):  # tolerate batch axes left in the Input shape
             want = _want(dst, flat.nodes[dst], shape) if dst in flat.nodes else None
             if (
                 not want
@@ -181,17 +170,12 @@ def analyse(flat: Flat) -> tuple[dict, dict, set]:
             if _convert.kind(flat.nodes[dst]) in _FIXED_RANK or all(d == 1 for d in shape[: -len(want)]):
                 shape = want
         out_shape[name] = shape
-    indeg = {n: 0 for n in flat.nodes}
-    for eid, (_, dst) in enumerate(flat.edges):
-        if eid not in back:
-            indeg[dst] += 1
-    ready = [n for n in flat.nodes if indeg[n] == 0]
+    forward = [edge for eid, edge in enumerate(flat.edges) if eid not in back]
     in_shape: dict[str, tuple] = {}
     preds: dict[str, list] = {}
     for eid, (src, dst) in enumerate(flat.edges):
         preds.setdefault(dst, []).append((eid, src))
-    while ready:
-        name = ready.pop(0)
+    for name in _graphs.topological_order(list(flat.nodes), forward):
         node = flat.nodes[name]
         if name not in flat.inputs:
             fwd = [(src, out_shape[src]) for eid, src in preds.get(name, ()) if eid not in back]
@@ -216,11 +200,6 @@ def analyse(flat: Flat) -> tuple[dict, dict, set]:
                     srcs = sorted({s for s, _ in fwd})
                     raise NIRError(f"{err} (shape mismatch along the edge from {srcs})", node=name,
                                    field=err.field) from None  # fmt: skip
-        for eid, dst in succ.get(name, ()):
-            if eid not in back:
-                indeg[dst] -= 1
-                if indeg[dst] == 0:
-                    ready.append(dst)
     for eid in back:
         src, dst = flat.edges[eid]
         if out_shape[src] != in_shape[dst]:
