@@ -19,7 +19,9 @@ RNG = np.random.default_rng(0)
 
 
 def test_public_names():
-    assert sorted(layers.__all__) == ["AvgPool", "Delay", "Flatten", "Scale", "SumPool", "Threshold"]
+    assert sorted(layers.__all__) == [
+        "AvgPool", "Deferred", "Delay", "Flatten", "Scale", "SumPool", "Threshold"
+    ]
 
 
 # ---------------------------------------------------------------- Flatten

@@ -16,10 +16,14 @@ from snnx import metrics as metrics
 from snnx import neurons as neurons
 from snnx import nir as nir
 from snnx import surrogate as surrogate
+from snnx._checks import ArgumentTypeError as ArgumentTypeError
+from snnx._checks import OptionError as OptionError
+from snnx._checks import ShapeError as ShapeError
 from snnx.engine import Graph as Graph
 from snnx.engine import Sequential as Sequential
 from snnx.engine import run as run
 from snnx.layers import AvgPool as AvgPool
+from snnx.layers import Deferred as Deferred
 from snnx.layers import Delay as Delay
 from snnx.layers import Flatten as Flatten
 from snnx.layers import Scale as Scale
@@ -59,19 +63,23 @@ __all__ = [
     "PSU_LIF",
     "RIF",
     "RLIF",
+    "ArgumentTypeError",
     "AvgPool",
     "Const",
     "CuBaLI",
     "CuBaLIF",
+    "Deferred",
     "Delay",
     "Flatten",
     "Graph",
     "I",
     "Neuron",
+    "OptionError",
     "RCuBaLIF",
     "ResonateFire",
     "Scale",
     "Sequential",
+    "ShapeError",
     "SumPool",
     "Threshold",
     "datasets",

@@ -35,7 +35,8 @@ class ALIF(Neuron):
     NIR: no NIR primitive; not exportable.
 
     Args:
-        shape: per-sample shape of the layer (int or tuple).
+        shape: per-sample shape of the layer (int or tuple); ``None`` leaves it to
+            :meth:`build` (``Sequential(..., input_shape=...)`` calls it).
         beta: membrane decay per step in [0, 1]; scalar or per-unit.
         gamma: adaptation decay per step in [0, 1]; scalar or per-unit.
         threshold: baseline threshold; scalar or per-unit.
@@ -61,7 +62,7 @@ class ALIF(Neuron):
 
     def __init__(
         self,
-        shape: int | Sequence[int],
+        shape: int | Sequence[int] | None = None,
         beta=0.9,
         gamma=0.95,
         threshold=1.0,

@@ -3,7 +3,9 @@
 A neuron is an ``nnx.Module`` with
 
 * ``shape``: the per-sample shape of its state (``(N,)`` for a dense layer,
-  ``(H, W, C)`` for a channels-last feature map);
+  ``(H, W, C)`` for a channels-last feature map), or ``None`` until
+  :meth:`Neuron.build` sets it (``Sequential(..., input_shape=...)`` does, from
+  the shape of the neuron's input);
 * ``init_state(batch_shape=()) -> dict[str, Array]``: zero state with leading
   batch axes, e.g. ``{"v": zeros((*batch_shape, *shape))}``;
 * ``__call__(x, state) -> (out, new_state)``: one time step. ``x`` has shape
@@ -22,7 +24,7 @@ step's input, and the reset is applied in the same step.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -30,54 +32,11 @@ from flax import nnx
 
 from snnx import _checks
 from snnx import surrogate as _surrogate
+from snnx._params import Const as Const
+from snnx._params import make_parameter as make_parameter
+from snnx._params import resolve_trainable as resolve_trainable
 
 RESETS = ("zero", "subtract", "none")
-
-
-class Const(nnx.Variable):
-    """A frozen neuron parameter: part of the module, never differentiated or optimised."""
-
-
-def resolve_trainable(trainable: bool | Iterable[str], names: Sequence[str]) -> frozenset[str]:
-    """Turn ``trainable`` (a bool or a collection of parameter names) into a set of names."""
-    if isinstance(trainable, bool):
-        return frozenset(names) if trainable else frozenset()
-    if isinstance(trainable, str):
-        trainable = (trainable,)
-    try:
-        chosen = frozenset(trainable)
-    except TypeError:
-        raise TypeError(
-            f"`trainable` must be a bool or a collection of parameter names from {list(names)}, "
-            f"got {trainable!r}"
-        ) from None
-    unknown = sorted(chosen - set(names))
-    if unknown:
-        raise ValueError(f"`trainable` names unknown parameters {unknown}; this neuron has {list(names)}")
-    return chosen
-
-
-def make_parameter(
-    name: str,
-    value,
-    shape: tuple[int, ...],
-    trainable: bool,
-    *,
-    unit_interval: bool = False,
-    dtype=jnp.float32,
-) -> nnx.Variable:
-    """Validate ``value`` and wrap it as ``nnx.Param`` (learnable) or :class:`Const`."""
-    if isinstance(value, bool) or value is None:
-        raise TypeError(f"`{name}` must be a number or an array, got {value!r}")
-    try:
-        arr = jnp.asarray(value, dtype=dtype)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a number or an array, got {type(value).__name__}") from None
-    _checks.broadcastable(name, arr, shape)
-    _checks.finite(name, arr)
-    if unit_interval:
-        _checks.in_unit_interval(name, arr)
-    return nnx.Param(arr) if trainable else Const(arr)
 
 
 def spike_and_reset(
@@ -110,23 +69,66 @@ class Neuron(nnx.Module):
 
     Subclasses set ``state_names`` (and ``state_dtypes`` when not float32) and
     implement ``__call__``.
+
+    ``shape=None`` makes an unbuilt neuron: its parameters are created (and
+    checked for type, finiteness and range) at once, but the per-unit ones are
+    checked against the layer shape by :meth:`build`, which
+    ``Sequential(..., input_shape=...)`` calls with the shape of the neuron's
+    input. Stepping an unbuilt neuron, or asking for its state, is an error.
     """
 
     state_names: tuple[str, ...] = ("v",)
     state_dtypes: dict[str, jnp.dtype] = {}  # noqa: RUF012 - read-only class default
 
-    def __init__(self, shape: int | Sequence[int]):
-        self.shape = _checks.shape_tuple("shape", shape)
+    def __init__(self, shape: int | Sequence[int] | None = None):
+        self.shape = None if shape is None else _checks.shape_tuple("shape", shape)
+
+    def build(self, shape: int | Sequence[int]) -> Neuron:
+        """Give an unbuilt neuron its per-sample ``shape`` and check its parameters against it.
+
+        Every per-unit parameter must broadcast to ``shape`` (a ``ValueError``
+        names the parameter otherwise). A neuron that already has a shape
+        accepts only that shape (``snnx.ShapeError`` otherwise). Returns ``self``.
+
+        Example:
+            >>> lif = LIF(beta=0.9).build((28, 28, 16))
+            >>> lif.shape
+            (28, 28, 16)
+        """
+        shape = _checks.shape_tuple("shape", shape)
+        if self.shape is not None:
+            if self.shape != shape:
+                raise _checks.ShapeError(
+                    f"{type(self).__name__} has shape {self.shape}; it cannot take inputs of "
+                    f"per-sample shape {shape}"
+                )
+            return self
+        for name, value in vars(self).items():
+            if isinstance(value, nnx.Variable):
+                _checks.broadcastable(name, value[...], shape)
+        self.shape = shape
+        return self
+
+    def _known_shape(self) -> tuple[int, ...]:
+        """``self.shape``, or a ``ShapeError`` saying how to give an unbuilt neuron one."""
+        if self.shape is None:
+            kind = type(self).__name__
+            raise _checks.ShapeError(
+                f"this {kind} has no shape yet: pass `shape` (e.g. {kind}(128) or {kind}((H, W, C))) "
+                f"or build it inside Sequential(..., input_shape=...), which sets it from its input"
+            )
+        return self.shape
 
     def init_state(self, batch_shape: int | Sequence[int] = ()) -> dict[str, jax.Array]:
         """Zero state of shape ``(*batch_shape, *self.shape)`` for every state variable."""
+        shape = self._known_shape()
         batch = _checks.batch_tuple("batch_shape", batch_shape)
-        full = (*batch, *self.shape)
+        full = (*batch, *shape)
         return {name: jnp.zeros(full, self.state_dtypes.get(name, jnp.float32)) for name in self.state_names}
 
     def _check_step(self, x: jax.Array, state: dict) -> jax.Array:
         x = jnp.asarray(x)
-        _checks.trailing_shape("x", x, self.shape)
+        _checks.trailing_shape("x", x, self._known_shape())
         if not isinstance(state, dict) or set(state) != set(self.state_names):
             got = sorted(state) if isinstance(state, dict) else type(state).__name__
             raise ValueError(

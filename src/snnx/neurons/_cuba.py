@@ -42,7 +42,8 @@ class CuBaLIF(Neuron):
 
     Args:
         shape: per-sample shape of the layer (int or tuple), e.g. ``128`` or
-            ``(28, 28, 16)`` for a channels-last feature map.
+            ``(28, 28, 16)`` for a channels-last feature map; ``None`` leaves it to
+            :meth:`build` (``Sequential(..., input_shape=...)`` calls it).
         alpha: synaptic-current decay per step in [0, 1]; scalar or per-unit.
         beta: membrane decay per step in [0, 1]; scalar or per-unit.
         threshold: firing threshold; scalar or per-unit.
@@ -69,7 +70,7 @@ class CuBaLIF(Neuron):
 
     def __init__(
         self,
-        shape: int | Sequence[int],
+        shape: int | Sequence[int] | None = None,
         alpha=0.8,
         beta=0.9,
         threshold=1.0,
@@ -111,7 +112,8 @@ class CuBaLI(Neuron):
     ``tau_mem = dt / (1 - beta)``, ``r = tau_mem / dt``, ``v_leak``.
 
     Args:
-        shape: per-sample shape of the layer (int or tuple).
+        shape: per-sample shape of the layer (int or tuple); ``None`` leaves it to
+            :meth:`build` (``Sequential(..., input_shape=...)`` calls it).
         alpha: synaptic-current decay per step in [0, 1]; scalar or per-unit.
         beta: membrane decay per step in [0, 1]; scalar or per-unit.
         v_leak: resting potential the membrane decays towards (default 0).
@@ -132,7 +134,7 @@ class CuBaLI(Neuron):
 
     def __init__(
         self,
-        shape: int | Sequence[int],
+        shape: int | Sequence[int] | None = None,
         alpha=0.8,
         beta=0.9,
         *,

@@ -34,6 +34,10 @@ def linear_recurrence(a: jax.Array, b: jax.Array) -> jax.Array:
 
 def check_sequence(x, shape: tuple[int, ...]) -> jax.Array:
     """Check ``x`` has shape ``(T, B, *shape)`` (one or more batch axes)."""
+    if shape is None:
+        raise _checks.ShapeError(
+            "this neuron has no shape yet: pass `shape` or build it inside Sequential(..., input_shape=...)"
+        )
     x = jnp.asarray(x)
     _checks.trailing_shape("x", x, shape)
     if x.ndim < len(shape) + 2:
@@ -62,7 +66,8 @@ class PSU_LIF(Neuron):
     ``nir.Threshold``.
 
     Args:
-        shape: per-sample shape of the layer (int or tuple).
+        shape: per-sample shape of the layer (int or tuple); ``None`` leaves it to
+            :meth:`build` (``Sequential(..., input_shape=...)`` calls it).
         beta: membrane decay per step in [0, 1]; scalar or per-unit.
         threshold: firing threshold; scalar or per-unit.
         surrogate: spike function (name or :class:`snnx.surrogate.Surrogate`).
@@ -84,7 +89,7 @@ class PSU_LIF(Neuron):
 
     def __init__(
         self,
-        shape: int | Sequence[int],
+        shape: int | Sequence[int] | None = None,
         beta=0.9,
         threshold=1.0,
         *,

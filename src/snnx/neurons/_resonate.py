@@ -31,7 +31,8 @@ class ResonateFire(Neuron):
     NIR: no NIR primitive; not exportable.
 
     Args:
-        shape: per-sample shape of the layer (int or tuple).
+        shape: per-sample shape of the layer (int or tuple); ``None`` leaves it to
+            :meth:`build` (``Sequential(..., input_shape=...)`` calls it).
         lam: decay rate per step, ``>= 0`` (clipped at 0 when learnt); scalar or per-unit.
         omega: rotation per step in radians, any real; scalar or per-unit.
         threshold: firing threshold on ``Re(u)``; scalar or per-unit.
@@ -55,7 +56,7 @@ class ResonateFire(Neuron):
 
     def __init__(
         self,
-        shape: int | Sequence[int],
+        shape: int | Sequence[int] | None = None,
         lam=0.1,
         omega=0.5,
         threshold=1.0,

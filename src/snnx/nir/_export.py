@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import nir
 import numpy as np
 
+from snnx._checks import ShapeError
 from snnx.engine import Graph, Sequential
 from snnx.nir._discretise import check_dt
 from snnx.nir._errors import NIRError
@@ -207,7 +208,7 @@ def _build(model, shapes: dict[str, Shape], ctx: Context) -> nir.NIRGraph:
         raise NIRError(f"NIR's type inference rejected the exported graph: {err}") from err
 
 
-def to_nir(model, input_shape, dt: float, output_shape=None) -> nir.NIRGraph:
+def to_nir(model, input_shape=None, dt: float | None = None, output_shape=None) -> nir.NIRGraph:
     """Write an snnx model as a NIR graph (channels-first, forward-Euler faithful).
 
     Every layer becomes NIR nodes whose forward-Euler reading at step ``dt``
@@ -236,6 +237,8 @@ def to_nir(model, input_shape, dt: float, output_shape=None) -> nir.NIRGraph:
             without batch or time: ``(N,)``, ``(C, L)`` or ``(C, H, W)``; or a
             dict ``{input_name: shape}`` (one entry per input of a ``Graph``).
             The input node takes the dict's key (default ``"input"``).
+            ``None``: the ``input_shape`` a :class:`~snnx.Sequential` was built
+            with (channels-last there), e.g. ``to_nir(model, dt=1e-3)``.
         dt: seconds per step; it is not stored in NIR files, so readers must be
             given the same ``dt`` (it is noted in ``graph.metadata["dt"]``).
         output_shape: optional expected output shape (channels-first, or a dict
@@ -251,6 +254,14 @@ def to_nir(model, input_shape, dt: float, output_shape=None) -> nir.NIRGraph:
         ['input', 'layer_0', 'layer_1', 'output']
     """
     dt = check_dt(dt)
+    if input_shape is None:
+        built_for = model.input_shape if isinstance(model, Sequential) else None
+        if built_for is None:
+            raise ShapeError(
+                "`input_shape` is required unless the model is a Sequential built with "
+                f"Sequential(..., input_shape=...), got None for a {type(model).__name__}"
+            )
+        input_shape = built_for if len(built_for) < 2 else (built_for[-1], *built_for[:-1])
     model = _unwrap(model)
     if isinstance(model, Graph):
         shapes = _shapes("input_shape", input_shape, _names(model.inputs), free_name=False)

@@ -74,6 +74,14 @@ def type_name(layer) -> str:
 def check_units(layer, name: str, shape: Shape) -> None:
     """A layer with a ``shape`` must match the incoming tensor (channels-last)."""
     want = snnx_shape(shape)
+    if layer.shape is None:
+        raise node_error(
+            name,
+            type_name(layer),
+            "shape",
+            "a layer with a shape (pass `shape`, or build it with Sequential(..., input_shape=...))",
+            "an unbuilt layer (shape None)",
+        )
     if tuple(layer.shape) != want:
         raise node_error(
             name,

@@ -242,4 +242,8 @@ REFUSED: dict[type, str] = {
         "its state is complex (u = exp(-lam + i*omega) * u + x, spiking on Re(u)); NIR neurons "
         "have real state only, so the oscillation cannot be written"
     ),
+    _layers.Deferred: (
+        "it is an unbuilt placeholder; build the model with Sequential(..., input_shape=...), "
+        "which replaces it with the layer its factory makes"
+    ),
 }
