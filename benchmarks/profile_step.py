@@ -13,10 +13,11 @@ optimizer update), and reports
 * XLA's own accounting of the compiled step (``memory_analysis()``): the bytes
   of temporaries, arguments and outputs.
 
-``--set`` changes a switch of ``snnx.engine._layerwise`` for this process
-(``--set PROJECT_INTO_NEURON=0``, ``--set FUSED_NEURONS=0``,
-``--set PROJECT_MIN_BYTES=0``), to measure what an engine feature buys. Run the
-Spyx side with the peers' interpreter (``benchmarks/.venv-peers/bin/python``).
+``--set`` sets a field of the ``snnx.engine.Options`` the step runs with
+(``--set project_readout=0``, ``--set fused=0``,
+``--set project_min_sample_bytes=0``), to measure what an engine feature buys;
+the plan the step runs is printed with ``--plan``. Run the Spyx side with the
+peers' interpreter (``benchmarks/.venv-peers/bin/python``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--set", dest="settings", action="append", default=[], type=_parse_setting)
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of the summary")
+    parser.add_argument("--plan", action="store_true", help="print snnx's execution plan first")
     args = parser.parse_args(argv)
     C.use_threads(args.threads)
     import jax
@@ -66,17 +68,22 @@ def main(argv=None) -> dict:
 
     s = C.spec(args.workload)
     if args.framework == "snnx":
+        import dataclasses
+
         import bench_snnx as bench
 
-        from snnx.engine import _layerwise, run
+        from snnx.engine import Options, plan, run
 
+        fields = {f.name: f for f in dataclasses.fields(Options)}
+        given = {}
         for name, value in args.settings:
-            if not hasattr(_layerwise, name):
-                parser.error(f"--set {name}: snnx.engine._layerwise has no such switch")
-            setattr(_layerwise, name, type(getattr(_layerwise, name))(value))
+            if name not in fields:
+                parser.error(f"--set {name}: snnx.engine.Options has no such field; it has {sorted(fields)}")
+            given[name] = bool(value) if fields[name].type == "bool | None" else value
+        options = Options(remat=s["remat"], **given)
 
         def forward(m, x):
-            return run(m, x, remat=s["remat"])[0]
+            return run(m, x, options=options)[0]
     else:
         if args.settings:
             parser.error("--set applies to snnx only")
@@ -91,6 +98,8 @@ def main(argv=None) -> dict:
     xs, ys = C.inputs(s)
     x, y = jnp.asarray(xs), jnp.asarray(ys)
     del xs
+    if args.plan and args.framework == "snnx":
+        print(plan(model, x, options=options))
     graphdef, state = nnx.split((model, opt))
 
     compiled = C.jit_train_step(graphdef, forward).lower(state, x, y).compile()

@@ -13,8 +13,8 @@ import optax
 import pytest
 from flax import nnx
 
-from snnx.engine import Sequential, _layerwise, run
-from snnx.engine._layerwise import choose_unroll, layer_chain
+from snnx.engine import Options, Sequential, plan, run
+from snnx.engine._rules import choose_chunk, layer_chain
 from snnx.layers import Flatten, SumPool
 from snnx.neurons import IF, LI, LIF, PSU_LIF, RLIF
 
@@ -94,16 +94,17 @@ def _forward(model, x, engine, return_states=False):
     return run(model, x, engine=engine, return_states=return_states)
 
 
-def _loss(model, x, y, engine, remat=False):
-    out, states = run(model, x, engine=engine, remat=remat, return_states=True)
+def _loss(model, x, y, engine, remat=False, options=None):
+    out, states = run(model, x, engine=engine, remat=remat, return_states=True, options=options)
     loss = optax.softmax_cross_entropy_with_integer_labels(out.sum(0), y).mean()
     return loss, (out, states)
 
 
-@nnx.jit(static_argnames=("engine", "remat"))
-def _everything(model, x, y, engine, remat=False):
+@nnx.jit(static_argnames=("engine", "remat", "options"))
+def _everything(model, x, y, engine, remat=False, options=None):
     """Outputs, per-step states, loss and gradients, in one compiled call."""
-    (loss, (out, states)), grads = nnx.value_and_grad(_loss, has_aux=True)(model, x, y, engine, remat)
+    objective = nnx.value_and_grad(_loss, has_aux=True)
+    (loss, (out, states)), grads = objective(model, x, y, engine, remat, options)
     return out, states, loss, grads
 
 
@@ -147,20 +148,22 @@ def test_hidden_spikes_identical(name):
 
 
 @pytest.mark.parametrize("remat", [False, True])
-def test_time_chunks_equal_step_scan(monkeypatch, remat):
-    monkeypatch.setattr(_layerwise, "CHUNK_ABOVE", 0)
-    monkeypatch.setattr(_layerwise, "CHUNK_ROWS", 12)  # T=16, B=3 -> chunks of 4 steps
-    assert _layerwise.choose_chunk(T, B, 12) == 4
+@pytest.mark.parametrize("chunks", [{"chunk_rows": 12, "chunk_above_rows": 0}, {"chunk_steps": 5}])
+def test_time_chunks_equal_step_scan(remat, chunks):
+    assert choose_chunk(T, B, 12) == 4  # T=16, B=3 -> chunks of 4 steps
+    options = Options(**chunks)
     model = _rec()
     x, y = _bernoulli((T, B, 12), seed=7), jnp.arange(B) % 5
+    # chunk_steps=5 does not divide T=16: three chunks of 5 and a last one of 1 step
+    assert plan(model, x, options=options).chunk_steps == (4 if "chunk_rows" in chunks else 5)
     ref_out, ref_states, ref_loss, ref_grads = _everything(model, x, y, "step", remat)
-    out, states, loss, grads = _everything(model, x, y, "layer", remat)
+    out, states, loss, grads = _everything(model, x, y, "layer", remat, options)
     _assert_tree_close(out, ref_out)
     np.testing.assert_array_equal(np.asarray(states[1]["z"]), np.asarray(ref_states[1]["z"]))
     _assert_tree_close(states, ref_states)
     np.testing.assert_allclose(float(loss), float(ref_loss), rtol=1e-5)
     _assert_tree_close(nnx.to_pure_dict(grads), nnx.to_pure_dict(ref_grads))
-    final, ref_final = run(model, x, engine="layer")[1], run(model, x, engine="step")[1]
+    final, ref_final = run(model, x, engine="layer", options=options)[1], run(model, x, engine="step")[1]
     _assert_tree_close(final, ref_final)
 
 
@@ -182,28 +185,31 @@ def test_given_state_time_axis_and_unroll():
         _assert_tree_close(final, ref_final)
 
 
-def test_psu_parallel_path_equals_step_scan(monkeypatch):
-    monkeypatch.setattr(_layerwise, "PARALLEL_WHEN_AVAILABLE", True)  # off by default (slower on CPU)
+def test_psu_parallel_path_equals_step_scan():
+    par = Options(parallel=True)  # off by default (slower on CPU)
     model, x = _psu(), _bernoulli((T, B, 12), seed=6)
+    assert [s.kind for s in plan(model, x, options=par).steps][:2] == ["PerSample", "Parallel"]
+    assert [s.kind for s in plan(model, x).steps][:2] == ["PerSample", "Scan"]
     hidden = Sequential(*list(model.layers)[:2])
     ref_z, ref_states = run(hidden, x, engine="step", return_states=True)
-    z, states = run(hidden, x, engine="layer", return_states=True)
+    z, states = run(hidden, x, engine="layer", return_states=True, options=par)
     assert float(ref_z.sum()) > 0
     np.testing.assert_array_equal(np.asarray(z), np.asarray(ref_z))
     _assert_tree_close(states, ref_states)
     ref_y, ref_final = run(model, x, engine="step")
-    y, final = run(model, x, engine="layer")
+    y, final = run(model, x, engine="layer", options=par)
     _assert_tree_close(y, ref_y)
     _assert_tree_close(final, ref_final)
 
 
-def test_psu_parallel_path_with_given_state_uses_scan(monkeypatch):
-    monkeypatch.setattr(_layerwise, "PARALLEL_WHEN_AVAILABLE", True)
+def test_psu_parallel_path_with_given_state_uses_scan():
+    par = Options(parallel=True)
     model = _psu()
     x = _bernoulli((T, B, 12), seed=3)
     state = jax.tree.map(lambda a: a + 0.3, model.init_state(B))
+    assert plan(model, x, state, options=par).steps[1].kind == "Scan"
     ref_y, ref_final = run(model, x, state, engine="step")
-    y, final = run(model, x, state, engine="layer")
+    y, final = run(model, x, state, engine="layer", options=par)
     _assert_tree_close(y, ref_y)
     _assert_tree_close(final, ref_final)
 
@@ -242,11 +248,3 @@ def test_bad_engine_and_unroll():
         run(model, x, unroll="max")
     with pytest.raises(ValueError, match="`unroll` must be 'auto'"):
         run(model, x, unroll=0)
-
-
-@pytest.mark.parametrize(
-    ("T_", "cap", "expected"), [(100, 5, 5), (250, 8, 5), (97, 10, 1), (3, 10, 3), (24, 10, 8), (7, 1, 1)]
-)
-def test_choose_unroll_is_a_divisor(T_, cap, expected):
-    k = choose_unroll(T_, cap)
-    assert k == expected and T_ % k == 0 and k <= cap

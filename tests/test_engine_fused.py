@@ -1,4 +1,4 @@
-"""The fused neuron scans (``snnx.engine._fused``) equal jax autodiff of the plain step scan.
+"""The fused neuron scans (``Options(fused=True)``) equal jax autodiff of the plain step scan.
 
 Spikes must be identical; outputs, states and the gradients of the input, the
 initial state and every parameter (beta clipped at 1, reset modes,
@@ -14,8 +14,8 @@ import pytest
 from flax import nnx
 
 from snnx import surrogate
-from snnx.engine import Sequential, _fused, _layerwise, run
-from snnx.neurons import IF, LI, LIF, RLIF
+from snnx.engine import Options, Sequential, plan, run
+from snnx.neurons import ALIF, IF, LI, LIF, RIF, RLIF
 
 T, B, N = 12, 3, 8
 
@@ -34,11 +34,11 @@ NEURONS = {
     "rlif_bias_subtract": lambda: RLIF(
         N, 0.9, rngs=nnx.Rngs(1), use_bias=True, reset="subtract", detach_reset=False
     ),
+    "rif_bias": lambda: RIF(N, rngs=nnx.Rngs(2), use_bias=True, v_reset=0.1),
 }
 
 
-def _loss_and_grads(make, fused: bool, return_states: bool, monkeypatch, x, state_scale=0.0):
-    monkeypatch.setattr(_layerwise, "FUSED_NEURONS", fused)
+def _loss_and_grads(make, fused: bool, return_states: bool, x, state_scale=0.0):
     m = make()
     graphdef, params, rest = nnx.split(m, nnx.Param, ...)
     s0 = jax.tree.map(lambda a: a + state_scale, m.init_state(B))
@@ -47,7 +47,7 @@ def _loss_and_grads(make, fused: bool, return_states: bool, monkeypatch, x, stat
 
     def f(params, x, s0):
         mm = nnx.merge(graphdef, params, rest)
-        ys, st = _layerwise._scan_stateful(mm, x, s0, unroll=1, remat=False, return_states=return_states)
+        ys, st = run(mm, x, s0, options=Options(fused=fused), return_states=return_states)
         aux = sum((jnp.cos(a) * a).sum() for a in jax.tree.leaves(st))
         return (ys * jnp.sin(x)).sum() + aux, (ys, st)
 
@@ -57,10 +57,10 @@ def _loss_and_grads(make, fused: bool, return_states: bool, monkeypatch, x, stat
 
 @pytest.mark.parametrize("return_states", [False, True])
 @pytest.mark.parametrize("name", sorted(NEURONS))
-def test_fused_scan_equals_autodiff_of_step(monkeypatch, name, return_states):
+def test_fused_scan_equals_autodiff_of_step(name, return_states):
     x = jax.random.normal(jax.random.key(1), (T, B, N)) * 0.8
-    ref = _loss_and_grads(NEURONS[name], False, return_states, monkeypatch, x, state_scale=0.3)
-    got = _loss_and_grads(NEURONS[name], True, return_states, monkeypatch, x, state_scale=0.3)
+    ref = _loss_and_grads(NEURONS[name], False, return_states, x, state_scale=0.3)
+    got = _loss_and_grads(NEURONS[name], True, return_states, x, state_scale=0.3)
     np.testing.assert_array_equal(np.asarray(got[1]), np.asarray(ref[1]))  # spikes / outputs exact
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
@@ -70,25 +70,81 @@ def test_fused_scan_equals_autodiff_of_step(monkeypatch, name, return_states):
 
 @pytest.mark.parametrize("name", sorted(NEURONS))
 def test_fused_path_is_taken(name):
-    m = NEURONS[name]()
-    out = _fused.fused_neuron_scan(m, jnp.ones((T, B, N)), m.init_state(B), return_states=False)
-    assert out is not None
+    (step,) = plan(NEURONS[name](), jnp.ones((T, B, N))).steps
+    assert step.kind == "FusedNeuron" and step.cast is None
+    (step,) = plan(NEURONS[name](), jnp.ones((T, B, N)), options=Options(fused=False)).steps
+    assert step.kind == "Scan" and "options.fused is False" in step.notes[0]
 
 
-def test_not_covered_falls_back():
+def test_plan_says_why_a_neuron_is_not_fused():
+    class MyLIF(LIF):  # changes the step: the kernel would compute something else
+        def __call__(self, x, state):
+            return super().__call__(2 * x, state)
+
+    x = jnp.ones((T, B, N))
+    (step,) = plan(MyLIF(N, 0.9), x).steps
+    assert step.kind == "Scan" and "MyLIF overrides the leaky step" in step.notes[0]
+    (step,) = plan(ALIF(N), x).steps
+    assert step.kind == "Scan" and "ALIF has no fused kernel" in step.notes[0]
+    # a state dtype that differs from the computation's: the step engine's carry would change type too
     lif = LIF(N, 0.9)
-    # integer input: promotion differs from the float kernel, so the caller's scan is used
-    xs = jnp.ones((T, B, N), jnp.int32)
-    assert _fused.fused_neuron_scan(lif, xs, lif.init_state(B), return_states=False) is None
+    (step,) = plan(lif, x, {"v": jnp.zeros((B, N), jnp.bfloat16)}).steps
+    assert step.kind == "Scan" and "state dtypes {'v': 'bfloat16'} differ" in step.notes[0]
 
-    class MyLIF(LIF):
+    class Plain(LIF):  # a subclass that keeps the step is still fused
         pass
 
-    sub = MyLIF(N, 0.9)
-    assert _fused.fused_neuron_scan(sub, jnp.ones((T, B, N)), sub.init_state(B), return_states=False) is None
+    assert plan(Plain(N, 0.9), x).steps[0].kind == "FusedNeuron"
 
 
-def test_beta_clipped_gradient_matches_jnp_clip(monkeypatch):
+@pytest.mark.parametrize(
+    ("x_dtype", "param_dtype", "state_dtype", "cast"),
+    [
+        (jnp.int32, jnp.float32, jnp.float32, "float32"),  # integer spikes, promoted by the step
+        (jnp.bfloat16, jnp.float32, jnp.float32, "float32"),  # bf16 input into a float32 neuron
+        (jnp.bfloat16, jnp.bfloat16, jnp.bfloat16, None),  # an all-bf16 neuron
+        (jnp.float16, jnp.float16, jnp.float16, None),
+    ],
+)
+def test_other_dtypes_keep_the_fused_path_and_equal_the_step_engine(x_dtype, param_dtype, state_dtype, cast):
+    """Not only float32: the kernel computes in the dtype the step promotes to, with identical spikes."""
+    x = (jax.random.normal(jax.random.key(4), (T, B, N)) * 2).astype(x_dtype)
+    lif = LIF(N, 0.9, threshold=0.7)
+    for name in ("beta", "threshold", "v_leak", "v_reset"):
+        getattr(lif, name).set_value(getattr(lif, name)[...].astype(param_dtype))
+    s0 = jax.tree.map(lambda a: a.astype(state_dtype), lif.init_state(B))
+    (step,) = plan(lif, x, s0).steps
+    assert step.kind == "FusedNeuron" and step.cast == cast
+
+    def loss(m, engine):
+        ys, final = run(m, x, s0, engine=engine)
+        return (ys.astype(jnp.float32) * jnp.arange(N)).sum() + final["v"].astype(jnp.float32).sum(), ys
+
+    (l_ref, y_ref), g_ref = nnx.value_and_grad(lambda m: loss(m, "step"), has_aux=True)(lif)
+    (l_got, y_got), g_got = nnx.value_and_grad(lambda m: loss(m, "auto"), has_aux=True)(lif)
+    assert y_got.dtype == y_ref.dtype and float(y_ref.astype(jnp.float32).sum()) > 0
+    np.testing.assert_array_equal(np.asarray(y_got, np.float32), np.asarray(y_ref, np.float32))
+    tol = 1e-5 if param_dtype == jnp.float32 else 2e-2
+    np.testing.assert_allclose(float(l_got), float(l_ref), rtol=tol)
+    for a, b in zip(jax.tree.leaves(g_got), jax.tree.leaves(g_ref), strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=tol, atol=tol)
+
+
+def test_forward_mode_through_the_fused_kernel_says_what_to_do():
+    lif, x = LIF(N, 0.9), jax.random.normal(jax.random.key(5), (T, B, N))
+
+    def f(x, options=None):
+        return run(lif, x, options=options)[0].sum()
+
+    with pytest.raises(TypeError, match=r"reverse-mode autodiff only.*Options\(fused=False\)"):
+        jax.jvp(f, (x,), (jnp.ones_like(x),))
+    _, tangent = jax.jvp(lambda x: f(x, Options(fused=False)), (x,), (jnp.ones_like(x),))
+    _, ref = jax.jvp(lambda x: run(lif, x, engine="step")[0].sum(), (x,), (jnp.ones_like(x),))
+    np.testing.assert_allclose(float(tangent), float(ref), rtol=1e-5)
+
+
+def test_beta_clipped_gradient_matches_jnp_clip():
     """A learnt beta that drifted above 1 (or below 0): the gradient is jnp.clip's (zero outside)."""
     x = jax.random.normal(jax.random.key(2), (T, B, N))
     for value in (1.2, -0.1, 1.0, 0.0):
@@ -98,8 +154,8 @@ def test_beta_clipped_gradient_matches_jnp_clip(monkeypatch):
             lif.beta[...] = jnp.asarray(v, jnp.float32)
             return lif
 
-        ref = _loss_and_grads(make, False, False, monkeypatch, x)
-        got = _loss_and_grads(make, True, False, monkeypatch, x)
+        ref = _loss_and_grads(make, False, False, x)
+        got = _loss_and_grads(make, True, False, x)
         np.testing.assert_array_equal(np.asarray(got[1]), np.asarray(ref[1]))
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
@@ -126,8 +182,8 @@ def test_training_step_through_run_matches_step_engine():
 
 
 @pytest.mark.parametrize("bias_into_neuron", [False, True])
-def test_bias_into_neuron_equals_step_engine(monkeypatch, bias_into_neuron):
-    monkeypatch.setattr(_layerwise, "BIAS_INTO_NEURON", bias_into_neuron)
+def test_bias_into_neuron_equals_step_engine(bias_into_neuron):
+    options = Options(bias_into_neuron=bias_into_neuron)
     r = nnx.Rngs(4)
     model = Sequential(
         nnx.Linear(
@@ -139,8 +195,12 @@ def test_bias_into_neuron_equals_step_engine(monkeypatch, bias_into_neuron):
     )
     x = (jax.random.uniform(jax.random.key(5), (T, B, 6)) < 0.3).astype(jnp.float32)
 
+    steps = plan(model, x, options=options, return_states=True).steps
+    moved = [s.bias_to for s in steps if s.kind == "PerSample"]
+    assert moved == ([(1,), (3,)] if bias_into_neuron else [None, None])
+
     def loss(m, engine):
-        out, states = run(m, x, engine=engine, return_states=True)
+        out, states = run(m, x, engine=engine, return_states=True, options=options)
         return (out.sum(0) ** 2).mean() + sum(a.sum() for a in jax.tree.leaves(states)), out
 
     (l_ref, out_ref), g_ref = nnx.value_and_grad(lambda m: loss(m, "step"), has_aux=True)(model)
@@ -154,17 +214,8 @@ def test_bias_into_neuron_equals_step_engine(monkeypatch, bias_into_neuron):
 SPIKING = ["lif", "lif_subtract_nodetach", "lif_none_perunit", "if_zero_nodetach", "rlif_bias_subtract"]
 
 
-def _spy_projection(monkeypatch):
-    """Record, per call of ``leaky_scan``, whether a Linear was applied inside the loop."""
-    calls = []
-    real = _fused.leaky_scan
-
-    def spy(*args, **kwargs):
-        calls.append(kwargs.get("w_out") is not None)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_fused, "leaky_scan", spy)
-    return calls
+def _kinds(model, x, **kwargs):
+    return [s.kind for s in plan(model, x, **kwargs).steps]
 
 
 def _readout_model(name, out_bias: bool, n_out: int = 4):
@@ -182,15 +233,16 @@ def _readout_model(name, out_bias: bool, n_out: int = 4):
 
 @pytest.mark.parametrize("out_bias", [True, False])
 @pytest.mark.parametrize("name", SPIKING)
-def test_projection_into_neuron_equals_step_engine(monkeypatch, name, out_bias):
+def test_projection_into_neuron_equals_step_engine(name, out_bias):
     """The Linear after a spiking neuron, applied per step inside the fused loop: same values, grads."""
-    calls = _spy_projection(monkeypatch)
-    monkeypatch.setattr(_layerwise, "PROJECT_MIN_BYTES", 0)  # project these small sequences too
+    options = Options(project_min_sample_bytes=0)  # project these small sequences too
     model = _readout_model(name, out_bias)
     x = (jax.random.uniform(jax.random.key(8), (T, B, 6)) < 0.4).astype(jnp.float32)
+    # the neuron projects; the LI readout runs on its own
+    assert _kinds(model, x, options=options) == ["PerSample", "FusedNeuron", "InLoop", "FusedNeuron"]
 
     def loss(m, x, engine):
-        out, final = run(m, x, engine=engine)
+        out, final = run(m, x, engine=engine, options=options)
         aux = sum((jnp.cos(a) * a).sum() for a in jax.tree.leaves(final))
         return (out * jnp.sin(jnp.arange(out.size).reshape(out.shape))).sum() + aux, out
 
@@ -200,32 +252,33 @@ def test_projection_into_neuron_equals_step_engine(monkeypatch, name, out_bias):
 
     (ref_loss, ref_out), ref_g = grads("step")
     (got_loss, got_out), got_g = grads("auto")
-    assert calls == [True, False]  # the neuron projected; the LI readout ran without
     np.testing.assert_allclose(np.asarray(got_out), np.asarray(ref_out), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(float(got_loss), float(ref_loss), rtol=1e-5)
     for a, b in zip(jax.tree.leaves(got_g), jax.tree.leaves(ref_g), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
 
 
-def test_projection_only_for_small_linears_and_without_states(monkeypatch):
-    calls = _spy_projection(monkeypatch)
+def test_projection_only_for_small_linears_and_without_states():
     model = _readout_model("lif", True, n_out=4)
     x = jnp.ones((T, B, 6))
-    seq_bytes = T * B * N * 4  # the hidden neuron's (T, B, N) float32 sequence
-    monkeypatch.setattr(_layerwise, "PROJECT_MIN_BYTES", seq_bytes + 1)  # too short a sequence
-    run(model, x)
-    assert calls == [False, False]
-    calls.clear()
-    monkeypatch.setattr(_layerwise, "PROJECT_MIN_BYTES", seq_bytes)
-    monkeypatch.setattr(_layerwise, "PROJECT_MAX_OUT", 3)  # Linear(N, 4) is now too wide
-    wide, _ = run(model, x)
-    assert calls == [False, False]
-    calls.clear()
-    _, states = run(model, x, return_states=True)  # the hidden spikes are wanted: not projected
-    assert calls == [False, False]
-    calls.clear()
-    monkeypatch.setattr(_layerwise, "PROJECT_MAX_OUT", 64)
-    narrow, _ = run(model, x)
-    assert calls == [True, False]
+    sample_bytes = T * N * 4  # one sample's (T, N) float32 hidden sequence
+    apart = ["PerSample", "FusedNeuron", "PerSample", "FusedNeuron"]
+    inside = ["PerSample", "FusedNeuron", "InLoop", "FusedNeuron"]
+    too_short = Options(project_min_sample_bytes=sample_bytes + 1)
+    assert _kinds(model, x, options=too_short) == apart
+    assert "project_min_sample_bytes" in plan(model, x, options=too_short).steps[1].notes[-1]
+    too_wide = Options(project_min_sample_bytes=sample_bytes, project_max_out=3)  # Linear(N, 4)
+    assert _kinds(model, x, options=too_wide) == apart
+    wide, _ = run(model, x, options=too_wide)
+    fits = Options(project_min_sample_bytes=sample_bytes)
+    # the hidden spikes are wanted: not projected
+    assert _kinds(model, x, options=fits, return_states=True) == apart
+    _, states = run(model, x, return_states=True, options=fits)
+    assert _kinds(model, x, options=fits) == inside
+    # the rule depends on T and the model, never on the batch: evaluation batches take the same path
+    assert _kinds(model, jnp.ones((T, 7 * B, 6)), options=fits) == inside
+    assert _kinds(model, jnp.ones((T, 1, 6)), options=fits) == inside
+    assert _kinds(model, x, options=Options(project_readout=False)) == apart
+    narrow, _ = run(model, x, options=fits)
     np.testing.assert_allclose(np.asarray(narrow), np.asarray(wide), rtol=1e-5, atol=1e-5)
     assert states[1]["v"].shape == (T, B, N)

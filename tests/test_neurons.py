@@ -2,7 +2,9 @@
 
 Every expected number here is derived by hand (the step-by-step tables are in the
 comments) or from the closed-form solution of the linear recurrence, computed
-in float64 numpy; none is copied from the code's output.
+in float64 numpy; none is copied from the code's output. The closed forms and
+spike trains are checked on every engine of ``run`` (step, layer, fused), eagerly
+and under ``jit`` (``engine_variants.run_every_way``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 from flax import nnx
 
 import snnx
+from engine_variants import run_every_way
 from snnx.neurons import ALIF, IF, LI, LIF, PSU_LIF, CuBaLI, CuBaLIF, I, ResonateFire
 from snnx.neurons._base import Const
 
@@ -40,7 +43,7 @@ def spike_steps(z: jax.Array) -> list[int]:
 def test_lif_subthreshold_membrane_matches_closed_form():
     beta, x, v_leak = 0.8, 0.3, 0.5
     lif = LIF(1, beta=beta, threshold=1e9, v_leak=v_leak)
-    _, states = snnx.run(lif, const_input(x, 12), return_states=True)
+    _, states = run_every_way(lif, const_input(x, 12), return_states=True)
     t = np.arange(1, 13)
     # v_t = beta v_{t-1} + (1-beta) v_leak + x, v_0 = 0 -> (1 - beta^t) (v_leak + x / (1 - beta))
     expected = (1 - beta**t) * (v_leak + x / (1 - beta))
@@ -50,7 +53,7 @@ def test_lif_subthreshold_membrane_matches_closed_form():
 def test_li_membrane_matches_closed_form_and_is_output():
     beta, x = 0.9, 0.7
     li = LI(1, beta=beta)
-    v, states = snnx.run(li, const_input(x, 20), return_states=True)
+    v, states = run_every_way(li, const_input(x, 20), return_states=True)
     t = np.arange(1, 21)
     expected = x * (1 - beta**t) / (1 - beta)
     np.testing.assert_allclose(np.asarray(v).reshape(-1), expected, rtol=1e-5)
@@ -58,14 +61,14 @@ def test_li_membrane_matches_closed_form_and_is_output():
 
 
 def test_i_integrates_exactly():
-    v, _ = snnx.run(I(1), const_input(0.25, 8))
+    v, _ = run_every_way(I(1), const_input(0.25, 8))
     np.testing.assert_array_equal(np.asarray(v).reshape(-1), 0.25 * np.arange(1, 9))
 
 
 def test_cubali_matches_two_pole_closed_form():
     a, b, x = 0.6, 0.85, 0.4
     neuron = CuBaLI(1, alpha=a, beta=b)
-    v, states = snnx.run(neuron, const_input(x, 15), return_states=True)
+    v, states = run_every_way(neuron, const_input(x, 15), return_states=True)
     t = np.arange(1, 16)
     # i_t = x (1 - a^t) / (1 - a);  v_t = sum_k b^(t-k) i_k
     #     = x / (1 - a) * [(1 - b^t) / (1 - b) - a (a^t - b^t) / (a - b)]
@@ -86,7 +89,7 @@ def test_cubali_with_leak_matches_numpy_loop():
         i = alpha * i + xt
         v = beta * v + (1 - beta) * v_leak + i
         expected.append(v)
-    out, _ = snnx.run(CuBaLI(3, alpha=alpha, beta=beta, v_leak=v_leak), jnp.asarray(x, jnp.float32))
+    out, _ = run_every_way(CuBaLI(3, alpha=alpha, beta=beta, v_leak=v_leak), jnp.asarray(x, jnp.float32))
     np.testing.assert_allclose(out, np.stack(expected), rtol=1e-5, atol=1e-6)
 
 
@@ -102,7 +105,7 @@ LIF_TRAINS = {"zero": [2, 4, 6, 8], "subtract": [2, 3, 5, 6, 7], "none": [2, 3, 
 
 @pytest.mark.parametrize("reset", ["zero", "subtract", "none"])
 def test_lif_spike_train_by_hand(reset):
-    z, _ = snnx.run(LIF(1, beta=1.0, threshold=1.0, reset=reset), const_input(0.75))
+    z, _ = run_every_way(LIF(1, beta=1.0, threshold=1.0, reset=reset), const_input(0.75))
     assert spike_steps(z) == LIF_TRAINS[reset]
 
 
@@ -118,12 +121,12 @@ IF_TRAINS = {"zero": [2, 4, 6, 8], "subtract": [2, 4, 5, 7], "none": [2, 3, 4, 5
 
 @pytest.mark.parametrize("reset", ["zero", "subtract", "none"])
 def test_if_spike_train_by_hand(reset):
-    z, _ = snnx.run(IF(1, threshold=1.0, reset=reset), const_input(0.625))
+    z, _ = run_every_way(IF(1, threshold=1.0, reset=reset), const_input(0.625))
     assert spike_steps(z) == IF_TRAINS[reset]
 
 
 def test_if_reset_to_v_reset_by_hand():
-    z, final = snnx.run(IF(1, reset="zero", v_reset=-0.25), const_input(0.625))
+    z, final = run_every_way(IF(1, reset="zero", v_reset=-0.25), const_input(0.625))
     assert spike_steps(z) == [2, 5, 8]
     assert float(final["v"][0, 0]) == -0.25
 
@@ -346,11 +349,18 @@ def test_unknown_surrogate_is_an_error(cls):
         cls(2, surrogate=3)
 
 
-@pytest.mark.parametrize("shape", [0, -3, (2, 0), "4", 2.5, None])
+@pytest.mark.parametrize("shape", [0, -3, (2, 0), "4", 2.5])
 @pytest.mark.parametrize("cls", [IF, LI, I, ResonateFire])
 def test_bad_shape_is_an_error(cls, shape):
     with pytest.raises(ValueError, match="`shape` must be a positive int"):
         cls(shape)
+
+
+@pytest.mark.parametrize("cls", [IF, LI, I, ResonateFire])
+def test_shape_none_is_an_unbuilt_neuron(cls):
+    # None (the default) means: set from the input by Sequential(..., input_shape=...); see test_shapes.py
+    assert cls().shape is None
+    assert cls(None).build((2, 3)).shape == (2, 3)
 
 
 @pytest.mark.parametrize(

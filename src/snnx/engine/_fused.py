@@ -1,4 +1,6 @@
-"""Fused time scans with a hand-written backward pass for the LIF family (``LIF``, ``LI``, ``IF``, ``RLIF``).
+"""Fused time scans with a hand-written backward pass for the leaky family.
+
+The family: ``LIF``, ``LI``, ``IF``, ``RIF`` and ``RLIF`` (``snnx.neurons._leaky``).
 
 Autodiff of ``jax.lax.scan`` over a neuron step accumulates the gradient of
 every parameter the body closes over *inside* the reverse loop: for a scalar
@@ -23,15 +25,16 @@ these, a training step of ``Linear -> LIF -> Linear -> LI`` holds four
 ``(T, B, hidden)`` temporaries instead of one, and on CPU every fresh temporary
 beyond malloc's mmap threshold (32 MiB) is page-faulted in again on every call.
 
-The forward values are computed with the same operations, in the same order,
-as the neurons' ``__call__`` (spikes are bit-identical); the gradients are
+The forward loop calls the neurons' own step functions
+(:func:`snnx.neurons._leaky.leaky_integrate` and ``leaky_fire``), so spikes
+are bit-identical to ``__call__``; only the backward pass is written here. The gradients are
 those of autodiff of the step (surrogate derivative, ``detach_reset``, reset
 modes), up to float rounding. The clip of ``beta`` to [0, 1] stays outside the
 kernel, under ordinary autodiff, so its gradient is exactly ``jnp.clip``'s.
 
 Being a ``jax.custom_vjp``, the kernel has reverse-mode derivatives (of any
 order) but no forward mode: ``jax.jvp``/``jax.jacfwd`` through ``run`` need
-``engine="step"`` (or ``_layerwise.FUSED_NEURONS = False``).
+``Options(fused=False)`` or ``engine="step"`` (``run`` says so when it happens).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-_RESETS = ("zero", "subtract", "none")
+from snnx.neurons._leaky import LeakyConfig, leaky_fire, leaky_integrate
 
 
 def _reduce_to(g: jax.Array, shape: tuple[int, ...]) -> jax.Array:
@@ -75,76 +78,45 @@ def _add_last(a: jax.Array, bias: jax.Array) -> jax.Array:
 
 
 def leaky_scan(
+    cfg: LeakyConfig,
+    p: dict,
     xs: jax.Array,
-    v0: jax.Array,
-    beta,
-    v_leak,
-    threshold,
-    v_reset,
+    state: dict,
     *,
-    leak: bool,
-    spiking: bool,
-    reset: str = "zero",
-    detach_reset: bool = True,
-    derivative=None,
     return_states: bool = False,
-    z0: jax.Array | None = None,
-    w_rec: jax.Array | None = None,
-    b_rec: jax.Array | None = None,
     x_bias: jax.Array | None = None,
     w_out: jax.Array | None = None,
     b_out: jax.Array | None = None,
 ):
-    """Scan ``u = beta * v + (1 - beta) * v_leak + x`` (``u = v + x`` without ``leak``) over time.
+    """Scan the leaky step ``cfg``/``p`` (:func:`snnx.neurons._leaky.leaky_step`) over ``xs``.
 
-    With ``spiking``: ``z = H(u - threshold)``, reset ``reset`` (``v_reset`` for
-    ``"zero"``), output ``z``; without: output ``u`` (the LI readout). ``beta``
-    must already be clipped. Unused parameters may be given as ``0.0``. With
-    ``w_rec`` (and ``z0``, the previous spikes; ``b_rec`` an optional bias), the
-    recurrent term ``z_prev @ w_rec (+ b_rec)`` is added to ``u`` after ``x``
-    (``RLIF``); the state is then ``(v, z)``. ``x_bias`` (the bias of the ``nnx.Linear``
-    that produced ``xs``, left out there) is added to every step's input first:
-    ``x_t + x_bias`` is the same value the Linear would have produced, without
-    writing and reading ``(T, B, *shape)`` once more. With ``w_out`` (spiking,
-    without ``return_states``) the output is ``z_t @ w_out (+ b_out)`` instead
-    of ``z_t``: the ``nnx.Linear`` that follows the neuron, applied per step.
+    ``state``: ``{"v"}`` (``{"v", "z"}`` for a recurrent ``cfg``), every array
+    of ``xs``'s dtype. ``x_bias`` (the bias of the ``nnx.Linear`` that produced
+    ``xs``, left out there) is added to every step's input first: ``x_t +
+    x_bias`` is the same value the Linear would have produced, without writing
+    and reading ``(T, B, *shape)`` once more. With ``w_out`` (spiking, without
+    ``return_states``) the output is ``z_t @ w_out (+ b_out)`` instead of
+    ``z_t``: the ``nnx.Linear`` that follows the neuron, applied per step.
 
-    Returns ``(ys, v_final)``, or ``(ys, vs)`` (the state after every step) with
-    ``return_states``; with ``w_rec`` the second item is ``(v, z)``.
+    Returns ``(ys, final_state)``, or ``(ys, states)`` (the state after every
+    step, stacked on time) with ``return_states``.
     """
-    if reset not in _RESETS:  # pragma: no cover - checked by the neurons
-        raise ValueError(f"unknown reset {reset!r}")
-    rec, proj = w_rec is not None, w_out is not None
-    if proj and (not spiking or return_states):  # pragma: no cover - guarded by fused_neuron_scan
+    rec, proj, spiking, leak = cfg.recurrent, w_out is not None, cfg.spiking, cfg.leak
+    if proj and (not spiking or return_states):  # pragma: no cover - guarded by the planner
         raise ValueError("an output projection needs a spiking neuron and no per-step states")
     dtype = xs.dtype
-    P = {
-        "beta": jnp.asarray(beta, dtype),
-        "v_leak": jnp.asarray(v_leak, dtype),
-        "threshold": jnp.asarray(threshold, dtype),
-        "v_reset": jnp.asarray(v_reset, dtype),
-    }
-    optional = {"w_rec": w_rec, "b_rec": b_rec, "x_bias": x_bias, "w_out": w_out, "b_out": b_out}
+    P = dict(p)
+    optional = {"x_bias": x_bias, "w_out": w_out, "b_out": b_out}
     P.update({k: v for k, v in optional.items() if v is not None})
-    if not rec:
-        z0 = jnp.zeros((), dtype)
-
-    def integrate(v, x, p):
-        if leak:
-            return p["beta"] * v + (1.0 - p["beta"]) * p["v_leak"] + x
-        return v + x
+    for k in ("beta", "v_leak", "threshold", "v_reset"):  # unused ones as zero scalars: one signature
+        P.setdefault(k, jnp.zeros((), dtype))
+    v0 = state["v"]
+    z0 = state["z"] if rec else jnp.zeros((), dtype)
+    derivative = cfg.surrogate.derivative if spiking else None
 
     def fire(u, p):
-        """Spikes and the membrane after the reset, from ``u``; forward values only."""
-        if not spiking:
-            return u, u
-        th = p["threshold"]
-        z = (u - th > 0).astype(dtype)
-        if reset == "zero":
-            return z, u * (1.0 - z) + z * p["v_reset"]
-        if reset == "subtract":
-            return z, u - z * th
-        return z, u
+        """Spikes and the membrane after the reset: the neurons' own step (forward values only)."""
+        return leaky_fire(cfg, p, u)
 
     def project(z, p):
         y = _matmul(z, p["w_out"])
@@ -164,11 +136,7 @@ def leaky_scan(
             x = _at(buf, t)
             if "x_bias" in p:
                 x = _add_last(x, p["x_bias"])
-            u = integrate(v, x, p)
-            if rec:
-                u = u + _matmul(z_prev, p["w_rec"])
-                if "b_rec" in p:
-                    u = _add_last(u, p["b_rec"])
+            u = leaky_integrate(cfg, p, v, x, z_prev)
             buf = _put(buf, u, t)
             z, v = fire(_at(buf, t), p)
             return (v, z if rec else z_prev, buf), (project(z, p) if proj else None)
@@ -207,12 +175,12 @@ def leaky_scan(
             if not spiking:
                 return gv + gy, None, None
             d = derivative(u - th).astype(dtype)
-            if reset == "zero":
+            if cfg.reset == "zero":
                 gu = gv * (1.0 - z)
-                gz = gy if detach_reset else gy + gv * (p["v_reset"] - u)
+                gz = gy if cfg.detach_reset else gy + gv * (p["v_reset"] - u)
                 return gu + gz * d, -(gz * d), gv * z
-            if reset == "subtract":
-                gz = gy if detach_reset else gy - gv * th
+            if cfg.reset == "subtract":
+                gz = gy if cfg.detach_reset else gy - gv * th
                 return gv + gz * d, -(gz * d) - gv * z, None
             return gv + gy * d, -(gy * d), None
 
@@ -274,7 +242,7 @@ def leaky_scan(
             "threshold": _reduce_to(acc["threshold"], th.shape) if spiking else jnp.zeros_like(th),
             "v_reset": (
                 _reduce_to(acc["v_reset"], p["v_reset"].shape)
-                if spiking and reset == "zero"
+                if spiking and cfg.reset == "zero"
                 else jnp.zeros_like(p["v_reset"])
             ),
         }
@@ -294,99 +262,27 @@ def leaky_scan(
             if "b_out" in p:
                 g["b_out"] = _reduce_to(gys, p["b_out"].shape)
         g_z0 = gz0 if rec else jnp.zeros_like(z0)
-        return gus, gv0, g_z0, g
+        g = {k: v.astype(p[k].dtype) for k, v in g.items()}  # parameters may be of a narrower dtype
+        return gus, gv0.astype(v0.dtype), g_z0.astype(z0.dtype), g
 
     kernel.defvjp(kernel_fwd, kernel_bwd)
-    return kernel(xs, v0, z0, P)
-
-
-def fused_types() -> tuple[type, ...]:
-    """The neuron types :func:`fused_neuron_scan` covers (matched exactly: a subclass may change the step)."""
-    from snnx.neurons import IF, LI, LIF, RLIF
-
-    return (LIF, LI, IF, RLIF)
-
-
-def plain_linear(module) -> bool:
-    """``module`` is an ``nnx.Linear`` that computes ``dot_general(z, kernel) (+ bias)`` in float32."""
-    from flax import nnx
-
-    return (
-        type(module) is nnx.Linear
-        and module.dtype is None
-        and module.param_dtype == jnp.float32
-        and module.precision is None
-        and module.preferred_element_type is None
-        and module.dot_general is jax.lax.dot_general
-        and getattr(module, "promote_dtype", None) is not None
-    )
-
-
-def fused_neuron_scan(layer, xs: jax.Array, state: dict, *, return_states: bool, x_bias=None, out=None):
-    """Run neuron ``layer`` (exactly ``LIF``, ``LI``, ``IF`` or ``RLIF``) over ``xs`` with :func:`leaky_scan`.
-
-    ``x_bias``: see :func:`leaky_scan`. ``out``: a plain ``nnx.Linear`` applied
-    to the spikes inside the loop (the layer after the neuron; spiking neurons
-    only, without ``return_states``); the result is then that layer's output.
-    Returns ``(ys, final_state)`` or, with ``return_states``, ``(ys, states)``;
-    ``None`` when the layer, the projection or the dtypes are not covered (the
-    caller then runs them itself).
-    """
-    kind = type(layer)
-    if kind not in fused_types():
-        return None
-    proj = {}
-    if out is not None:
-        from snnx.neurons import LI as _LI
-
-        if kind is _LI or return_states or not plain_linear(out):
-            return None
-        proj = {"w_out": out.kernel[...], "b_out": out.bias[...] if out.use_bias else None}
-        if any(a is not None and a.dtype != jnp.float32 for a in proj.values()):
-            return None
-    from snnx.neurons import IF, LI, RLIF
-
-    names = {"v", "z"} if kind is RLIF else {"v"}
-    if not isinstance(state, dict) or set(state) != names:
-        return None
-    v0 = state["v"]
-    xs = jnp.asarray(xs)
-    if xs.dtype != v0.dtype or v0.dtype != jnp.float32 or xs.shape[1:] != v0.shape:
-        return None
-    rec = {}
-    if kind is RLIF:
-        lin = layer.recurrent
-        if not plain_linear(lin) or state["z"].dtype != v0.dtype or state["z"].shape != v0.shape:
-            return None
-        rec = {"z0": state["z"], "w_rec": lin.kernel[...], "b_rec": lin.bias[...] if lin.use_bias else None}
-        if rec["w_rec"].dtype != v0.dtype:
-            return None
-    layer._check_step(xs[0], state)
-    names = ("beta", "v_leak") if kind is not IF else ()
-    names += ("threshold", "v_reset") if kind is not LI else ()
-    values = {n: getattr(layer, n)[...] for n in names}
-    if any(jnp.asarray(v).dtype != xs.dtype for v in values.values()):
-        return None
-    if x_bias is not None and (x_bias.dtype != xs.dtype or x_bias.shape != xs.shape[-1:]):
-        return None
-    beta = jnp.clip(values["beta"], 0.0, 1.0) if "beta" in values else 0.0
-    ys, second = leaky_scan(
-        xs,
-        v0,
-        beta,
-        values.get("v_leak", 0.0),
-        values.get("threshold", 0.0),
-        values.get("v_reset", 0.0),
-        leak=kind is not IF,
-        spiking=kind is not LI,
-        reset=getattr(layer, "reset", "none"),
-        detach_reset=getattr(layer, "detach_reset", True),
-        derivative=layer.surrogate.derivative if kind is not LI else None,
-        return_states=return_states,
-        x_bias=x_bias,
-        **rec,
-        **proj,
-    )
-    if kind is RLIF:
+    ys, second = kernel(xs, v0, z0, P)
+    if rec:
         return ys, {"v": second[0], "z": second[1]}
     return ys, {"v": second}
+
+
+def fused_scan(layer, xs: jax.Array, state: dict, *, return_states: bool, x_bias=None, out=None):
+    """Run leaky neuron ``layer`` over ``xs`` with :func:`leaky_scan` (the planner checked it applies).
+
+    ``x_bias``: see :func:`leaky_scan`. ``out``: the plain ``nnx.Linear`` applied
+    to the spikes inside the loop (the layer after the neuron); the result is
+    then that layer's output. Returns ``(ys, final_state)`` or, with
+    ``return_states``, ``(ys, states)``.
+    """
+    layer._check_step(xs[0], state)
+    cfg, p = layer.leaky()
+    proj = {}
+    if out is not None:
+        proj = {"w_out": out.kernel[...], "b_out": out.bias[...] if out.use_bias else None}
+    return leaky_scan(cfg, p, xs, state, return_states=return_states, x_bias=x_bias, **proj)

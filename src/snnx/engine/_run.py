@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from snnx.engine import _layerwise
+from snnx.engine import _layerwise, _rules
+from snnx.engine._options import ENGINES, Options
+from snnx.engine._plan import Plan, make_plan
 from snnx.engine._sequential import Sequential, is_stateful
-
-ENGINES = ("auto", "step", "layer")
 
 
 def _swap_leading(tree):
@@ -25,9 +26,10 @@ def run(
     *,
     time_axis: int = 0,
     return_states: bool = False,
-    remat: bool = False,
-    unroll: int | bool | str = "auto",
-    engine: str = "auto",
+    options: Options | None = None,
+    remat: bool | None = None,
+    unroll: int | bool | str | None = None,
+    engine: str | None = None,
 ):
     """Run ``model`` over the time axis of ``x``.
 
@@ -49,15 +51,19 @@ def run(
         time_axis: 0 (time-major, the default everywhere in snnx) or 1.
         return_states: if True, the second result is the state after every step,
             stacked along time like the outputs, instead of the final state.
-        remat: rematerialise each step in the backward pass
-            (``jax.checkpoint``): memory O(T * state) instead of O(T * activations).
-        unroll: steps per iteration of every ``jax.lax.scan``; ``"auto"`` (default)
-            picks the largest divisor of ``T`` not above a per-kind cap
-            (``_layerwise.ELEMENTWISE_UNROLL_CAP`` for neuron scans,
-            ``MODEL_UNROLL_CAP`` for whole-model scans; both 1 because
-            unrolling measured slower on CPU); an int (or bool) is used as given.
-        engine: ``"auto"`` (default) runs layer-major where reordering the two
-            loops is valid (see below) and step-major
+        options: the engine's choices (:class:`snnx.engine.Options`); ``None``
+            takes ``model.options`` if the model has that attribute, else
+            ``Options()`` (every field at the backend's default).
+            ``print(snnx.engine.plan(model, x))`` shows what runs and why.
+        remat: shortcut for ``options.remat``: rematerialise in the backward
+            pass. The step engine recomputes every step; the layer engine cuts
+            time into chunks (about ``sqrt(T)`` steps unless
+            ``options.chunk_steps`` says otherwise) and stores only the state
+            at chunk boundaries. Less memory, more time.
+        unroll: shortcut for ``options.unroll``: steps per iteration of every
+            ``jax.lax.scan`` (``"auto"``: the backend default; ``True``: all steps).
+        engine: shortcut for ``options.engine``: ``"auto"`` runs layer-major
+            where reordering the two loops is valid (see below) and step-major
             otherwise; ``"step"`` always scans the whole model per step (the
             reference); ``"layer"`` requires layer-major and raises
             ``ValueError`` saying why when it does not apply.
@@ -68,11 +74,16 @@ def run(
     (``nnx.Linear``, ``nnx.Conv``, ``Flatten``, pooling, ``Scale``,
     ``Threshold``, or any layer with ``per_sample = True``) see all ``T * B``
     samples in one call, and each stateful layer is scanned over time on its
-    own (a recurrent neuron with its own matmul), its elementwise step
-    recomputed in the backward pass instead of stored. Outputs and states equal
+    own (a recurrent neuron with its own matmul); the leaky family (LIF, LI,
+    IF, RIF, RLIF) by a fused kernel with a hand-written backward pass, which
+    supports reverse-mode autodiff only (``Options(fused=False)`` for
+    ``jax.jvp``). Outputs and states equal
     the step engine's up to float rounding (the same operations, with matmuls
     grouped differently): spikes identical in the tests, membranes and
     gradients within 1e-5.
+
+    Raises:
+        snnx.ShapeError: a layer rejects its input (the message names its index and type).
 
     Returns:
         ``(outputs, final_state)`` with ``outputs`` of shape ``(T, B, *out_shape)``
@@ -83,6 +94,62 @@ def run(
         >>> model = Sequential(nnx.Linear(4, 8, rngs=nnx.Rngs(0)), LIF(8))
         >>> spikes, final = run(model, jnp.ones((10, 2, 4)))
     """
+    x, state, p, stateful, _ = _setup(
+        model, x, state, time_axis=time_axis, return_states=return_states, options=options,
+        remat=remat, unroll=unroll, engine=engine,
+    )
+    try:
+        if p.engine == "layer":
+            ys, second = _layerwise.execute(
+                p, model, x, state, stateful=stateful, return_states=return_states
+            )
+        else:
+            ys, second = _run_step_major(model, x, state, stateful, return_states, p.remat, p.options.unroll)
+    except TypeError as err:
+        if "forward-mode" in str(err) and "custom_vjp" in str(err):
+            raise TypeError(
+                "run's fused neuron kernels support reverse-mode autodiff only (jax.grad, jax.vjp); "
+                "for forward mode (jax.jvp, jax.jacfwd, jax.linearize) pass "
+                "options=snnx.engine.Options(fused=False) or engine='step'"
+            ) from err
+        raise
+    if time_axis == 1:
+        ys = _swap_leading(ys)
+        if return_states:
+            second = _swap_leading(second)
+    return ys, second
+
+
+def plan(
+    model,
+    x,
+    state=None,
+    *,
+    time_axis: int = 0,
+    return_states: bool = False,
+    options: Options | None = None,
+    remat: bool | None = None,
+    unroll: int | bool | str | None = None,
+    engine: str | None = None,
+) -> Plan:
+    """The :class:`~snnx.engine.Plan` that ``run`` would execute for these arguments.
+
+    Takes exactly ``run``'s arguments; ``x`` may also be a
+    ``jax.ShapeDtypeStruct`` (only its shape and dtype are used). ``print`` it
+    to see every step, the options in force and the reason for each choice,
+    including why a fusion did not apply.
+
+    Example:
+        >>> print(plan(model, jax.ShapeDtypeStruct((100, 64, 700), jnp.float32)))
+    """
+    return _setup(
+        model, x, state, time_axis=time_axis, return_states=return_states, options=options,
+        remat=remat, unroll=unroll, engine=engine,
+    )[2]
+
+
+def _setup(model, x, state, *, time_axis, return_states, options, remat, unroll, engine):
+    """Validate ``run``'s arguments, make ``x`` time-major, build the state and the plan."""
     if time_axis not in (0, 1) or isinstance(time_axis, bool):
         raise ValueError(f"`time_axis` must be 0 (time-major) or 1 (batch-major), got {time_axis!r}")
     if not callable(model):
@@ -91,52 +158,31 @@ def run(
     multi_input = isinstance(x, dict)
     if not multi_input:
         _check_features(model, x)
+    if options is None:
+        options = getattr(model, "options", None) or Options()
+    if not isinstance(options, Options):
+        raise TypeError(f"`options` must be a snnx.engine.Options or None, got {type(options).__name__}")
+    if engine is not None and (not isinstance(engine, str) or engine not in ENGINES):
+        raise ValueError(f"`engine` must be one of {list(ENGINES)}, got {engine!r}")
+    if isinstance(unroll, bool):  # jax.lax.scan's spelling: True unrolls every step
+        unroll = jax.tree.leaves(x)[0].shape[0] if unroll else 1
+    if unroll is not None and unroll != "auto" and not (isinstance(unroll, int) and unroll >= 1):
+        raise ValueError(f"`unroll` must be 'auto', a positive int or a bool, got {unroll!r}")
+    if remat is not None and not isinstance(remat, bool):
+        raise TypeError(f"`remat` must be a bool, got {remat!r}")
+    overrides = {"engine": engine, "remat": remat, "unroll": None if unroll == "auto" else unroll}
+    options = dataclasses.replace(options, **{k: v for k, v in overrides.items() if v is not None})
+    resolved = options.resolve()
     stateful = is_stateful(model)
     zero_state = state is None
     if state is None:
         state = model.init_state(batch) if stateful else None
-    elif time_axis == 1 and return_states:
-        pass  # the given initial state has no time axis; nothing to swap
-
-    if not isinstance(engine, str) or engine not in ENGINES:
-        raise ValueError(f"`engine` must be one of {list(ENGINES)}, got {engine!r}")
-    if isinstance(unroll, str) and unroll != "auto":
-        raise ValueError(f"`unroll` must be 'auto', a positive int or a bool, got {unroll!r}")
-    if not isinstance(unroll, (str, bool, int)) or (
-        isinstance(unroll, int) and not isinstance(unroll, bool) and unroll < 1
-    ):
-        raise ValueError(f"`unroll` must be 'auto', a positive int or a bool, got {unroll!r}")
-    T = jax.tree.leaves(x)[0].shape[0]
-
-    if engine == "step":
-        why_not = "engine='step' was requested"
-    elif multi_input:
-        why_not = "a dict of inputs (a multi-input Graph) runs step-major"
-    else:
-        why_not = _layerwise.layer_chain(model)
-    if engine == "layer" and why_not is not None:
-        raise ValueError(f"`engine='layer'` does not apply to this model: {why_not}")
-    if why_not is None:
-        ys, second = _layerwise.run_layer_major(
-            model,
-            x,
-            state,
-            zero_state=zero_state,
-            return_states=return_states,
-            remat=remat,
-            unroll=None if unroll == "auto" else unroll,
-            parallel=_layerwise.PARALLEL_WHEN_AVAILABLE,
-        )
-        if return_states:
-            if time_axis == 1:
-                ys, second = _swap_leading(ys), _swap_leading(second)
-            return ys, second
-        if time_axis == 1:
-            ys = _swap_leading(ys)
-        return ys, second
-    if unroll == "auto":
-        unroll = _layerwise.choose_unroll(T, _layerwise.MODEL_UNROLL_CAP)
-    return _run_step_major(model, x, state, stateful, time_axis, return_states, remat, unroll)
+    elif not multi_input:
+        _rules.check_state_structure(model, state)
+    spec = jax.tree.map(lambda a: jax.ShapeDtypeStruct(tuple(a.shape), a.dtype), x)
+    p = make_plan(model, spec, state, options=resolved, given=options.given(), return_states=return_states,
+                  zero_state=zero_state, multi_input=multi_input)
+    return x, state, p, stateful, zero_state
 
 
 def _prepare_input(x, time_axis: int):
@@ -153,13 +199,17 @@ def _prepare_input(x, time_axis: int):
                 f"`x` inputs must share the time and batch sizes (T, B), got {leading} (time-major)"
             )
         return arrays, next(iter(leading.values()))[1]
-    x = jnp.asarray(x)
-    if x.ndim < 2:
+    if not isinstance(x, jax.ShapeDtypeStruct):  # plan() takes shapes alone
+        x = jnp.asarray(x)
+    if len(x.shape) < 2:
         raise ValueError(f"`x` must have shape {axes} with at least 2 axes, got {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"`x` must have at least one time step and one sample, got {x.shape}")
     if time_axis == 1:
-        x = jnp.swapaxes(x, 0, 1)
+        if isinstance(x, jax.ShapeDtypeStruct):
+            x = jax.ShapeDtypeStruct((x.shape[1], x.shape[0], *x.shape[2:]), x.dtype)
+        else:
+            x = jnp.swapaxes(x, 0, 1)
     return x, x.shape[1]
 
 
@@ -175,7 +225,7 @@ def _check_features(model, x) -> None:
         )
 
 
-def _run_step_major(model, x, state, stateful, time_axis, return_states, remat, unroll):
+def _run_step_major(model, x, state, stateful, return_states, remat, unroll):
     """The reference: one ``jax.lax.scan`` of the whole model per time step."""
     if isinstance(model, nnx.Module):
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
@@ -199,10 +249,5 @@ def _run_step_major(model, x, state, stateful, time_axis, return_states, remat, 
     if graphdef is not None:
         nnx.update(model, rest)
     if return_states:
-        ys, states = ys
-        if time_axis == 1:
-            ys, states = _swap_leading(ys), _swap_leading(states)
-        return ys, states
-    if time_axis == 1:
-        ys = _swap_leading(ys)
+        return ys
     return ys, final

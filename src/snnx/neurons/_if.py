@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import jax
-
 from snnx import surrogate as _surrogate
-from snnx.neurons._base import Neuron, resolve_trainable
+from snnx.neurons._base import resolve_trainable
+from snnx.neurons._leaky import LeakyConfig, LeakyNeuron
 
 
-class IF(Neuron):
+class IF(LeakyNeuron):
     r"""Integrate-and-fire neuron: a perfect integrator with a threshold.
 
     Discrete update, per step ``t`` (``x`` is this step's input)::
@@ -28,7 +27,8 @@ class IF(Neuron):
 
     Args:
         shape: per-sample shape of the layer (int or tuple), e.g. ``128`` or
-            ``(28, 28, 16)`` for a channels-last feature map.
+            ``(28, 28, 16)`` for a channels-last feature map; ``None`` leaves it to
+            :meth:`build` (``Sequential(..., input_shape=...)`` calls it).
         threshold: firing threshold; scalar or per-unit.
         reset: ``"zero"`` (to ``v_reset``), ``"subtract"`` or ``"none"``.
         v_reset: value after a ``"zero"`` reset.
@@ -52,7 +52,7 @@ class IF(Neuron):
 
     def __init__(
         self,
-        shape: int | Sequence[int],
+        shape: int | Sequence[int] | None = None,
         threshold=1.0,
         *,
         reset: str = "zero",
@@ -67,8 +67,6 @@ class IF(Neuron):
             learn, threshold, reset=reset, v_reset=v_reset, surrogate=surrogate, detach_reset=detach_reset
         )
 
-    def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
-        x = self._check_step(x, state)
-        v = state["v"] + x
-        z, v = self._fire(v)
-        return z, {"v": v}
+    def leaky(self) -> tuple[LeakyConfig, dict]:
+        """The step as data for :func:`snnx.neurons._leaky.leaky_step` (``__call__`` and the fused kernel)."""
+        return self._spiking_config(leak=False), self._spike_params()

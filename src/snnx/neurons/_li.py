@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import jax
-import jax.numpy as jnp
+from snnx.neurons._base import make_parameter, resolve_trainable
+from snnx.neurons._leaky import LeakyConfig, LeakyNeuron
 
-from snnx.neurons._base import Neuron, make_parameter, resolve_trainable
+_CONFIG = LeakyConfig(leak=True, spiking=False)
 
 
-class LI(Neuron):
+class LI(LeakyNeuron):
     r"""Leaky integrator: a LIF membrane without threshold, typically a readout.
 
     Discrete update, per step ``t`` (``x`` is this step's input)::
@@ -23,7 +23,8 @@ class LI(Neuron):
     gain), ``v_leak``; ``beta = 1`` is exported as ``nir.I``.
 
     Args:
-        shape: per-sample shape of the layer (int or tuple).
+        shape: per-sample shape of the layer (int or tuple); ``None`` leaves it to
+            :meth:`build` (``Sequential(..., input_shape=...)`` calls it).
         beta: membrane decay per step in [0, 1]; scalar or per-unit.
         v_leak: resting potential the membrane decays towards (default 0).
         trainable: ``True`` (``beta`` and ``v_leak`` learnable), ``False`` (both
@@ -43,7 +44,7 @@ class LI(Neuron):
 
     def __init__(
         self,
-        shape: int | Sequence[int],
+        shape: int | Sequence[int] | None = None,
         beta=0.9,
         *,
         v_leak=0.0,
@@ -54,8 +55,6 @@ class LI(Neuron):
         self.beta = make_parameter("beta", beta, self.shape, "beta" in learn, unit_interval=True)
         self.v_leak = make_parameter("v_leak", v_leak, self.shape, "v_leak" in learn)
 
-    def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
-        x = self._check_step(x, state)
-        beta = jnp.clip(self.beta[...], 0.0, 1.0)
-        v = beta * state["v"] + (1.0 - beta) * self.v_leak[...] + x
-        return v, {"v": v}
+    def leaky(self) -> tuple[LeakyConfig, dict]:
+        """The step as data for :func:`snnx.neurons._leaky.leaky_step` (``__call__`` and the fused kernel)."""
+        return _CONFIG, self._leak_params()

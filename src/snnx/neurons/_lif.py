@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import jax
-import jax.numpy as jnp
-
 from snnx import surrogate as _surrogate
-from snnx.neurons._base import Neuron, make_parameter, resolve_trainable
+from snnx.neurons._base import make_parameter, resolve_trainable
+from snnx.neurons._leaky import LeakyConfig, LeakyNeuron
 
 
-class LIF(Neuron):
+class LIF(LeakyNeuron):
     r"""Leaky integrate-and-fire neuron with a per-step decay ``beta``.
 
     Discrete update, per step ``t`` (``x`` is this step's input)::
@@ -31,7 +29,8 @@ class LIF(Neuron):
 
     Args:
         shape: per-sample shape of the layer (int or tuple), e.g. ``128`` or
-            ``(28, 28, 16)`` for a channels-last feature map.
+            ``(28, 28, 16)`` for a channels-last feature map; ``None`` leaves it to
+            :meth:`build` (``Sequential(..., input_shape=...)`` calls it).
         beta: membrane decay per step in [0, 1]; scalar or per-unit.
         threshold: firing threshold; scalar or per-unit.
         reset: ``"zero"`` (to ``v_reset``), ``"subtract"`` or ``"none"``.
@@ -56,7 +55,7 @@ class LIF(Neuron):
 
     def __init__(
         self,
-        shape: int | Sequence[int],
+        shape: int | Sequence[int] | None = None,
         beta=0.9,
         threshold=1.0,
         *,
@@ -75,9 +74,6 @@ class LIF(Neuron):
             learn, threshold, reset=reset, v_reset=v_reset, surrogate=surrogate, detach_reset=detach_reset
         )
 
-    def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
-        x = self._check_step(x, state)
-        beta = jnp.clip(self.beta[...], 0.0, 1.0)
-        v = beta * state["v"] + (1.0 - beta) * self.v_leak[...] + x
-        z, v = self._fire(v)
-        return z, {"v": v}
+    def leaky(self) -> tuple[LeakyConfig, dict]:
+        """The step as data for :func:`snnx.neurons._leaky.leaky_step` (``__call__`` and the fused kernel)."""
+        return self._spiking_config(leak=True), {**self._leak_params(), **self._spike_params()}

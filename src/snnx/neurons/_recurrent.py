@@ -24,6 +24,7 @@ from flax import nnx
 
 from snnx import surrogate as _surrogate
 from snnx.neurons._base import Neuron, make_parameter, resolve_trainable
+from snnx.neurons._leaky import LeakyConfig, LeakyNeuron
 
 DEFAULT_KERNEL_INIT = nnx.initializers.variance_scaling(0.25, "fan_in", "truncated_normal")
 
@@ -43,7 +44,7 @@ def _recurrent_linear(n: int, use_bias: bool, kernel_init, rngs: nnx.Rngs) -> nn
     return nnx.Linear(n, n, use_bias=bool(use_bias), kernel_init=init, rngs=rngs)
 
 
-class RIF(Neuron):
+class RIF(LeakyNeuron):
     r"""Recurrent integrate-and-fire layer of ``N`` units.
 
     Discrete update, per step ``t`` (``x`` is this step's input, ``z_prev`` the
@@ -101,14 +102,15 @@ class RIF(Neuron):
         )
         self.recurrent = _recurrent_linear(n, use_bias, kernel_init, rngs)
 
-    def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
-        x = self._check_step(x, state)
-        v = state["v"] + x + self.recurrent(state["z"])
-        z, v = self._fire(v)
-        return z, {"v": v, "z": z}
+    def leaky(self) -> tuple[LeakyConfig, dict]:
+        """The step as data for :func:`snnx.neurons._leaky.leaky_step` (``__call__`` and the fused kernel)."""
+        return self._spiking_config(leak=False, recurrent=True), {
+            **self._spike_params(),
+            **self._recurrent_params(),
+        }
 
 
-class RLIF(Neuron):
+class RLIF(LeakyNeuron):
     r"""Recurrent leaky integrate-and-fire layer of ``N`` units.
 
     Discrete update, per step ``t`` (``z_prev``: the layer's previous spikes, zero at ``t = 0``)::
@@ -169,12 +171,13 @@ class RLIF(Neuron):
         )
         self.recurrent = _recurrent_linear(n, use_bias, kernel_init, rngs)
 
-    def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
-        x = self._check_step(x, state)
-        beta = jnp.clip(self.beta[...], 0.0, 1.0)
-        v = beta * state["v"] + (1.0 - beta) * self.v_leak[...] + x + self.recurrent(state["z"])
-        z, v = self._fire(v)
-        return z, {"v": v, "z": z}
+    def leaky(self) -> tuple[LeakyConfig, dict]:
+        """The step as data for :func:`snnx.neurons._leaky.leaky_step` (``__call__`` and the fused kernel)."""
+        return self._spiking_config(leak=True, recurrent=True), {
+            **self._leak_params(),
+            **self._spike_params(),
+            **self._recurrent_params(),
+        }
 
 
 class RCuBaLIF(Neuron):

@@ -1,0 +1,135 @@
+"""The leaky family's one-step maths, written once: ``LIF``, ``LI``, ``IF``, ``RIF``, ``RLIF``.
+
+These neurons share one update (the Norse split: a static configuration, a
+dict of parameter arrays, and a pure step function)::
+
+    u = beta * v + (1 - beta) * v_leak + x        (leak; u = v + x without)
+    u = u + z_prev @ w_rec (+ b_rec)              (recurrent: the previous step's spikes)
+    z = u > threshold                             (spiking; strict)
+    v = v_reset where z | v - threshold where z | v     (reset "zero" | "subtract" | "none")
+
+:func:`leaky_step` is what each neuron's ``__call__`` computes, and the fused
+kernel of ``snnx.engine`` calls :func:`leaky_integrate` and :func:`leaky_fire`
+in its forward loop, so the forward maths exists in this file only; the
+kernel's backward pass is hand-written from the same equations.
+
+The protocol the engine relies on: a neuron offers a fused kernel when
+``layer.leaky()`` returns ``(LeakyConfig, params)`` and its ``__call__`` is
+:meth:`LeakyNeuron.__call__` (a subclass that changes the step opts out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from snnx import surrogate as _surrogate
+from snnx.neurons._base import Neuron
+
+
+@dataclasses.dataclass(frozen=True)
+class LeakyConfig:
+    """The static part of a leaky neuron's step (hashable).
+
+    Args:
+        leak: decay towards ``v_leak`` with ``beta`` (else a perfect integrator).
+        spiking: threshold, spike and reset (else the output is the membrane).
+        reset: ``"zero"`` (to ``v_reset``), ``"subtract"`` or ``"none"``.
+        detach_reset: no gradient through the reset term.
+        surrogate: the spike function (spiking neurons).
+        recurrent: add ``z_prev @ w_rec (+ b_rec)``; the state is then ``{"v", "z"}``.
+    """
+
+    leak: bool
+    spiking: bool
+    reset: str = "none"
+    detach_reset: bool = True
+    surrogate: _surrogate.Surrogate | None = None
+    recurrent: bool = False
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return ("v", "z") if self.recurrent else ("v",)
+
+
+def leaky_integrate(cfg: LeakyConfig, p: dict, v: jax.Array, x: jax.Array, z_prev=None) -> jax.Array:
+    """The membrane after this step's input, before the reset (``u``).
+
+    ``p``: ``beta`` (already clipped to [0, 1]) and ``v_leak`` with ``leak``;
+    ``w_rec`` (and optionally ``b_rec``) with ``recurrent``.
+    """
+    u = p["beta"] * v + (1.0 - p["beta"]) * p["v_leak"] + x if cfg.leak else v + x
+    if cfg.recurrent:
+        r = jax.lax.dot_general(z_prev, p["w_rec"], (((z_prev.ndim - 1,), (0,)), ((), ())))
+        if "b_rec" in p:
+            r = r + jnp.reshape(p["b_rec"], (1,) * (r.ndim - 1) + (-1,))
+        u = u + r
+    return u
+
+
+def leaky_fire(cfg: LeakyConfig, p: dict, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Spikes (surrogate gradient) and the membrane after the reset; ``(u, u)`` when not spiking."""
+    if not cfg.spiking:
+        return u, u
+    th = p["threshold"]
+    z = cfg.surrogate(u - th)
+    zr = jax.lax.stop_gradient(z) if cfg.detach_reset else z
+    if cfg.reset == "zero":
+        return z, u * (1.0 - zr) + zr * p["v_reset"]
+    if cfg.reset == "subtract":
+        return z, u - zr * th
+    return z, u
+
+
+def leaky_step(cfg: LeakyConfig, p: dict, state: dict, x: jax.Array) -> tuple[jax.Array, dict]:
+    """One step: ``(output, new_state)``; the output is ``z`` (spiking) or ``u`` (not)."""
+    u = leaky_integrate(cfg, p, state["v"], x, state.get("z"))
+    y, v = leaky_fire(cfg, p, u)
+    return y, ({"v": v, "z": y} if cfg.recurrent else {"v": v})
+
+
+class LeakyNeuron(Neuron):
+    """Base of the leaky family: ``__call__`` is :func:`leaky_step` on :meth:`leaky`.
+
+    Subclasses implement :meth:`leaky`; the engine then runs them with its
+    fused kernel (see ``snnx.engine.Options.fused``).
+    """
+
+    def leaky(self) -> tuple[LeakyConfig, dict]:  # pragma: no cover - abstract
+        """``(config, params)``: this neuron's step as data (decays clipped to [0, 1])."""
+        raise NotImplementedError
+
+    def _spiking_config(self, *, leak: bool, recurrent: bool = False) -> LeakyConfig:
+        return LeakyConfig(
+            leak=leak,
+            spiking=True,
+            reset=self.reset,
+            detach_reset=self.detach_reset,
+            surrogate=self.surrogate,
+            recurrent=recurrent,
+        )
+
+    def _leak_params(self) -> dict:
+        return {"beta": jnp.clip(self.beta[...], 0.0, 1.0), "v_leak": self.v_leak[...]}
+
+    def _spike_params(self) -> dict:
+        return {"threshold": self.threshold[...], "v_reset": self.v_reset[...]}
+
+    def _recurrent_params(self) -> dict:
+        lin = self.recurrent
+        p = {"w_rec": lin.kernel[...]}
+        if lin.use_bias:
+            p["b_rec"] = lin.bias[...]
+        return p
+
+    def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
+        x = self._check_step(x, state)
+        cfg, p = self.leaky()
+        return leaky_step(cfg, p, state, x)
+
+
+def fusable(layer) -> bool:
+    """``layer`` follows the leaky protocol: it has :meth:`LeakyNeuron.leaky` and its step unchanged."""
+    return isinstance(layer, LeakyNeuron) and type(layer).__call__ is LeakyNeuron.__call__
