@@ -19,7 +19,7 @@ from jax.sharding import PartitionSpec as P
 from snnx import losses
 from snnx.engine import Sequential
 from snnx.neurons import LI, LIF
-from snnx.train import _fit, default_forward, fit
+from snnx.train import _steps, default_forward, fit
 from snnx.train._sharding import Placement, make_mesh
 
 T, D, H, C, B = 8, 6, 16, 3, 8
@@ -87,11 +87,11 @@ def main():
         shapes.append(list(x.shape))
         return real_run(m, x, **kw)
 
-    real_run, _fit.run = _fit.run, recording_run
+    real_run, _steps.run = _steps.run, recording_run
     try:
         default_four, _ = train(jax.make_mesh((4,), ("data",)))
     finally:
-        _fit.run = real_run
+        _steps.run = real_run
     out["param_diff_default_4"] = max_diff(one, default_four)
     out["local_batch_shape"] = shapes[0]
 

@@ -14,17 +14,18 @@ import snnx
 
 EXPECTED = {
     "snnx": {
-        "ALIF", "IF", "LI", "LIF", "PSU_LIF", "RIF", "RLIF", "AvgPool", "Const", "CuBaLI",
-        "CuBaLIF", "Delay", "Flatten", "Graph", "I", "Neuron", "RCuBaLIF", "ResonateFire",
-        "Scale", "Sequential", "SumPool", "Threshold", "datasets", "encoders", "layers",
-        "losses", "metrics", "neurons", "nir", "run", "surrogate", "train",
+        "ALIF", "IF", "LI", "LIF", "PSU_LIF", "RIF", "RLIF", "ArgumentTypeError", "AvgPool",
+        "Const", "CuBaLI", "CuBaLIF", "Deferred", "Delay", "Flatten", "Graph", "I", "Neuron", "OptionError",
+        "RCuBaLIF", "ResonateFire", "Scale", "Sequential", "ShapeError", "SumPool", "Threshold",
+        "datasets", "encoders", "layers", "losses", "metrics", "neurons", "nir", "run",
+        "surrogate", "train",
     },
     "snnx.neurons": {
         "ALIF", "IF", "LI", "LIF", "PSU_LIF", "RIF", "RLIF", "Const", "CuBaLI", "CuBaLIF",
         "I", "Neuron", "RCuBaLIF", "ResonateFire",
     },
-    "snnx.layers": {"AvgPool", "Delay", "Flatten", "Scale", "SumPool", "Threshold"},
-    "snnx.engine": {"Graph", "Sequential", "is_stateful", "run"},
+    "snnx.layers": {"AvgPool", "Deferred", "Delay", "Flatten", "Scale", "SumPool", "Threshold"},
+    "snnx.engine": {"Graph", "Options", "Plan", "Sequential", "Step", "is_stateful", "plan", "run"},
     "snnx.surrogate": {
         "Surrogate", "arctan", "boxcar", "custom", "fast_sigmoid", "get", "heaviside",
         "sigmoid", "straight_through", "superspike", "tanh", "triangular",
@@ -42,7 +43,7 @@ EXPECTED = {
     "snnx.nir": {"NIRError", "from_nir", "read", "to_nir", "write"},
     "snnx.train": {
         "Checkpointer", "TrainingDivergedError", "TrainingInterrupted", "default_forward", "evaluate", "fit",
-        "restore",
+        "make_eval_step", "make_train_step", "restore",
     },
     "snnx.datasets": {
         "digits", "digits_images", "dvs_gesture", "load_heidelberg", "nmnist", "shd", "ssc",

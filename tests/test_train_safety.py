@@ -167,7 +167,7 @@ def test_snnx_train_checkpoints_on_sigint_and_resumes(tmp_path, monkeypatch, cap
         )
         return args.func(args)
 
-    calls, place = [], _fit._place
+    calls, place = [], _fit.place
 
     def place_then_signal(*args, **kwargs):  # Ctrl-C arrives while the third training step runs
         calls.append(1)
@@ -175,10 +175,10 @@ def test_snnx_train_checkpoints_on_sigint_and_resumes(tmp_path, monkeypatch, cap
             os.kill(os.getpid(), signal.SIGINT)
         return place(*args, **kwargs)
 
-    monkeypatch.setattr(_fit, "_place", place_then_signal)
+    monkeypatch.setattr(_fit, "place", place_then_signal)
     assert snnx_train() == 128 + signal.SIGINT
     assert "interrupted by SIGINT in epoch 1, after step 3; checkpoint in" in capsys.readouterr().err
-    monkeypatch.setattr(_fit, "_place", place)
+    monkeypatch.setattr(_fit, "place", place)
     assert snnx_train("--resume") == 0
     assert [r["epoch"] for r in json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]] == [
         1,

@@ -55,6 +55,12 @@ def _train(name):
     return getattr(importlib.import_module("snnx.train"), name)
 
 
+def _options():
+    from snnx.engine import Options
+
+    return Options(fused=False)
+
+
 def _datasets(name):
     return getattr(importlib.import_module("snnx.datasets"), name)
 
@@ -88,6 +94,7 @@ TABLE = [
     ("LIF.init_state", lambda: N.LIF(3).init_state(-1), ValueError, r"`batch_shape`"),
     # layers
     ("Flatten", lambda: L.Flatten(order="whc"), ValueError, r"`order`.*'whc'"),
+    ("Deferred", lambda: L.Deferred(3), TypeError, r"`factory`.*callable.*int"),
     ("SumPool", lambda: L.SumPool(0), ValueError, r"`window_shape`"),
     ("AvgPool", lambda: L.AvgPool(2, padding="FULL"), ValueError, r"`padding`.*'FULL'"),
     ("Delay", lambda: L.Delay(3, -1), ValueError, r"`steps`.*-1"),
@@ -95,6 +102,18 @@ TABLE = [
     ("Threshold", lambda: L.Threshold(0), ValueError, r"`shape`"),
     # engine
     ("Sequential", lambda: Sequential(3), TypeError, r"`layers\[0\]`.*int"),
+    (
+        "Sequential.input_shape",
+        lambda: Sequential(N.LIF(), input_shape=(0, 3)),
+        ValueError,
+        r"`input_shape`.*\(0, 3\)",
+    ),
+    (
+        "Sequential.shapes",
+        lambda: Sequential(nnx.Linear(3, 4, rngs=_rngs()), nnx.Linear(5, 2, rngs=_rngs()), input_shape=(3,)),
+        ValueError,
+        r"layer 1 \(Linear\) expects inputs ending in 5 features, got per-sample shape \(4,\) from layer 0",
+    ),
     (
         "Graph",
         lambda: Graph({"a": L.Scale(3)}, [("in", "a"), ("a", "ghost")], inputs="in", outputs="out"),
@@ -109,6 +128,10 @@ TABLE = [
         ValueError,
         r"`engine`.*'fast'",
     ),
+    ("run.options", lambda: run(_model(), OUT, options="fast"), TypeError, r"`options`.*str"),
+    ("plan", lambda: snnx.engine.plan(_model(), jnp.zeros((4,))), ValueError, r"`x`.*\(4,\)"),
+    ("Options", lambda: snnx.engine.Options(engine="fast"), ValueError, r"`engine`.*'fast'"),
+    ("Options.unroll", lambda: snnx.engine.Options(unroll=-2), ValueError, r"`unroll`.*-2"),
     # NIR
     ("from_nir", lambda: from_nir("missing.nir", dt=1e-3), NIRError, r"missing\.nir.*does not exist"),
     ("from_nir.dt", lambda: from_nir("missing.nir", dt=-1.0), ValueError, r"`dt`.*-1"),
@@ -205,6 +228,32 @@ TABLE = [
         r"`train_data`",
     ),
     ("fit.resume", lambda: _fit(resume=True), ValueError, r"`resume=True`.*`checkpoint_dir`"),
+    ("fit.sync_every", lambda: _fit(sync_every=0), ValueError, r"`sync_every`.*0"),
+    (
+        "fit.options",
+        lambda: _fit(forward=_train("default_forward"), options=_options()),
+        ValueError,
+        r"`forward` and `options`",
+    ),
+    (
+        "make_train_step",
+        lambda: _train("make_train_step")(losses.max_membrane_cross_entropy, forward=run, options=_options()),
+        ValueError,
+        r"`forward` and `options` were both given",
+    ),
+    (
+        "make_train_step.options",
+        lambda: _train("make_train_step")(losses.max_membrane_cross_entropy, options={"fused": False}),
+        TypeError,
+        r"`options`.*Options.*dict",
+    ),
+    ("make_eval_step", lambda: _train("make_eval_step")("mse"), TypeError, r"`loss_fn`.*str"),
+    (
+        "make_eval_step.num_steps",
+        lambda: _train("make_eval_step")(losses.max_membrane_cross_entropy, num_steps=0),
+        ValueError,
+        r"`num_steps`.*0",
+    ),
     (
         "evaluate",
         lambda: _train("evaluate")(
@@ -265,7 +314,12 @@ TABLE = [
 
 # Public names that are not called with arguments a user could get wrong (with the reason).
 NOT_CALLABLE = {
+    "Plan": "a record returned by snnx.engine.plan (tests/test_engine_plan.py)",
+    "Step": "a record inside a Plan (tests/test_engine_plan.py)",
     "is_stateful": "a predicate: any object is a valid argument (False when it has no init_state)",
+    "ArgumentTypeError": "an error type (raised by the validators: tests/test_checks.py)",
+    "OptionError": "an error type (raised by the validators: tests/test_checks.py)",
+    "ShapeError": "an error type (raised by the validators: tests/test_checks.py)",
     "datasets": "subpackage (its functions have rows)",
     "encoders": "subpackage",
     "layers": "subpackage",

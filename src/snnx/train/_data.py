@@ -1,4 +1,4 @@
-"""Batching for :func:`snnx.train.fit`: arrays or an epoch-indexed batch factory."""
+"""Batching for :func:`snnx.train.fit`: arrays or an epoch-indexed batch factory, and their placement."""
 
 from __future__ import annotations
 
@@ -70,3 +70,23 @@ def as_data(name: str, data) -> ArrayData | Callable[[int], Iterable]:
     if x.shape[1] == 0:
         raise ValueError(f"`{name}` is empty: x has shape {x.shape}")
     return ArrayData(x, y)
+
+
+def iterate(data, batch_size: int, *, epoch: int, seed: int, train: bool) -> Iterable:
+    """Epoch ``epoch``'s batches: shuffled, remainder dropped (``train``), or in order, every sample."""
+    if isinstance(data, ArrayData):
+        return data.batches(batch_size, epoch=epoch, seed=seed, shuffle=train, drop_remainder=train)
+    return data(epoch)
+
+
+def batch_size_of(y) -> int:
+    """Samples in a batch: the leading size of its targets ``y`` (1 for a scalar)."""
+    shape = np.shape(y)
+    return int(shape[0]) if shape else 1
+
+
+def place(batch, placement=None, *, allow_replicated: bool = False):
+    """Move a host batch to the device(s): as is, or sharded over ``placement``'s mesh."""
+    if placement is None:
+        return batch
+    return placement.batch(batch, allow_replicated=allow_replicated)

@@ -1,47 +1,36 @@
-"""``fit``: the training loop (jitted steps, shuffling, evaluation, checkpoints)."""
+"""``fit``: the training loop (epochs, shuffling, evaluation, checkpoints, NaN and signal stops).
+
+The jitted steps come from :mod:`snnx.train._steps`, the evaluation from
+:mod:`snnx.train._evaluate`, the batched read-back of step results from
+:mod:`snnx.train._sync`.
+"""
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
 
-from snnx.engine import run
-from snnx.train._data import ArrayData, as_data, check_count
+from snnx.engine import Options
+from snnx.train._data import ArrayData, as_data, batch_size_of, check_count, iterate, place
+from snnx.train._evaluate import run_eval
 from snnx.train._progress import Progress
 from snnx.train._sharding import Placement, as_mesh
-from snnx.train._signals import InterruptGuard, TrainingInterrupted
-
-LossFn = Callable[[jax.Array, jax.Array], jax.Array]
-MetricFn = Callable[[jax.Array, jax.Array], jax.Array]
-
-
-class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite.
-
-    Attributes:
-        epoch: 1-based epoch of the bad step.
-        step: 1-based step within that epoch.
-        last_checkpoint: 0-based epoch of the last good checkpoint, or ``None``.
-    """
-
-    def __init__(self, message: str, *, epoch: int, step: int, last_checkpoint: int | None):
-        super().__init__(message)
-        self.epoch = epoch
-        self.step = step
-        self.last_checkpoint = last_checkpoint
-
-
-def default_forward(model, x: jax.Array) -> jax.Array:
-    """``run(model, x)`` outputs: time-major ``(T, B, ...)`` in and out."""
-    return run(model, x)[0]
+from snnx.train._signals import InterruptGuard, stop_on_signal
+from snnx.train._steps import (
+    LossFn,
+    MetricFn,
+    as_metrics,
+    default_forward,
+    make_eval_step,
+    make_train_step,
+    resolve_forward,
+)
+from snnx.train._sync import SYNC_EVERY, Tally, diverged
 
 
 def _as_optimizer(model, optimizer) -> nnx.Optimizer:
@@ -57,147 +46,14 @@ def _as_optimizer(model, optimizer) -> nnx.Optimizer:
     )
 
 
-def _as_metrics(metrics) -> dict[str, MetricFn]:
-    if metrics is None:
-        return {}
-    if isinstance(metrics, Mapping):
-        items = dict(metrics)
-    elif isinstance(metrics, Sequence) and not isinstance(metrics, str):
-        items = {getattr(fn, "__name__", f"metric{i}"): fn for i, fn in enumerate(metrics)}
-    else:
-        raise TypeError(
-            f"`metrics` must be a mapping name -> fn(outputs, targets) or a list of such functions, "
-            f"got {type(metrics).__name__}"
-        )
-    for name, fn in items.items():
-        if not callable(fn):
-            raise TypeError(f"`metrics[{name!r}]` must be callable, got {type(fn).__name__}")
-        if name in ("epoch", "loss", "time_s", "samples_per_s") or name.startswith("eval_"):
-            raise ValueError(f"`metrics` name {name!r} is reserved; choose another name")
-    return items
-
-
-def _prepare_input(x: jax.Array, num_steps: int | None) -> jax.Array:
-    if num_steps is not None:
-        from snnx.encoders import unpack_spikes
-
-        x = unpack_spikes(x, num_steps, axis=0)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.float32)
-    return x
-
-
-def _scalar_loss(loss_fn, outputs, y) -> jax.Array:
-    loss = loss_fn(outputs, y)
-    if jnp.shape(loss) != ():
-        raise ValueError(f"`loss_fn` must return a scalar, got an array of shape {jnp.shape(loss)}")
-    return loss
-
-
-def _make_steps(loss_fn, forward, metric_fns, num_steps):
-    @nnx.jit
-    def train_step(model, optimizer, x, y):
-        x = _prepare_input(x, num_steps)
-
-        def objective(m):
-            outputs = forward(m, x)
-            return _scalar_loss(loss_fn, outputs, y), outputs
-
-        (loss, outputs), grads = nnx.value_and_grad(objective, has_aux=True)(model)
-        optimizer.update(model, grads)
-        values = {name: fn(jax.lax.stop_gradient(outputs), y) for name, fn in metric_fns.items()}
-        # a NaN/Inf gradient can leave the loss finite (a spike test swallows NaN) yet poison the weights
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)] or [True]))
-        return loss, values, finite
-
-    @nnx.jit
-    def eval_step(model, x, y):
-        x = _prepare_input(x, num_steps)
-        outputs = forward(model, x)
-        values = {name: fn(outputs, y) for name, fn in metric_fns.items()}
-        return _scalar_loss(loss_fn, outputs, y), values
-
-    return train_step, eval_step
-
-
-def _stop_on_signal(guard, ckpt, epoch, step, model, optimizer, seed, history, partial=None, save=True):
-    """Checkpoint at this step boundary (``step`` None: the epoch's end) and raise TrainingInterrupted."""
-    if ckpt is not None and save:
-        ckpt.save(epoch, model, optimizer, seed=seed, history=history, partial=partial)
-    where = f"epoch {epoch + 1}, " + (f"after step {step}" if step is not None else "at its end")
-    saved = (
-        f"; checkpoint in {ckpt.directory}, continue with resume=True (snnx train --resume)"
-        if ckpt is not None
-        else "; nothing saved (no checkpoint_dir)"
-    )
-    raise TrainingInterrupted(
-        f"training interrupted by {guard.name} in {where}{saved}",
-        signum=guard.signum,
-        epoch=epoch + 1,
-        step=step if step is not None else 0,
-        checkpoint_dir=None if ckpt is None else ckpt.directory,
-    )
-
-
-def _batch_size_of(y) -> int:
-    shape = np.shape(y)
-    return int(shape[0]) if shape else 1
-
-
-def _place(batch, placement: Placement | None = None, *, allow_replicated: bool = False):
-    """Move a host batch to the device(s): as is, or sharded over ``placement``'s mesh."""
-    if placement is None:
-        return batch
-    return placement.batch(batch, allow_replicated=allow_replicated)
-
-
-def _iterate(data, batch_size, *, epoch, seed, train) -> Iterable:
-    if isinstance(data, ArrayData):
-        return data.batches(batch_size, epoch=epoch, seed=seed, shuffle=train, drop_remainder=train)
-    return data(epoch)
-
-
-def evaluate(
-    model,
-    loss_fn: LossFn,
-    eval_data,
-    *,
-    batch_size: int = 256,
-    metrics=None,
-    forward=None,
-    num_steps: int | None = None,
-) -> dict[str, float]:
-    """Loss and metrics of ``model`` over all of ``eval_data`` (sample-weighted means).
-
-    Arguments as in :func:`fit`; every sample is used (the last batch may be
-    smaller), with ``model.eval()`` and ``model.train()`` afterwards.
-    Returns ``{"loss": ..., <metric>: ...}``.
-    """
-    metric_fns = _as_metrics(metrics)
-    data = as_data("eval_data", eval_data)
-    batch_size = check_count("batch_size", batch_size)
-    _, eval_step = _make_steps(loss_fn, forward or default_forward, metric_fns, num_steps)
-    return _evaluate(eval_step, model, data, batch_size, metric_fns)
-
-
-def _evaluate(eval_step, model, data, batch_size, metric_fns, placement=None) -> dict[str, float]:
-    """Sample-weighted means over ``data``, in eval mode (``model.eval()``: dropout off, ...)."""
-    totals = {"loss": 0.0, **dict.fromkeys(metric_fns, 0.0)}
-    count = 0
-    model.eval()
-    try:
-        for x, y in _iterate(data, batch_size, epoch=0, seed=0, train=False):
-            n = _batch_size_of(y)
-            loss, values = eval_step(model, *_place((x, y), placement, allow_replicated=True))
-            totals["loss"] += float(loss) * n
-            for name, value in values.items():
-                totals[name] += float(value) * n
-            count += n
-    finally:
-        model.train()
-    if count == 0:
-        raise ValueError("`eval_data` yielded no samples")
-    return {name: total / count for name, total in totals.items()}
+def _sync(tally: Tally, bar: Progress, t0: float, epoch: int, ckpt, last_saved) -> None:
+    """Read the waiting steps back; stop on the first non-finite one; update the progress bar."""
+    bad = tally.sync(check_finite=True)
+    if bad is not None:
+        raise diverged(epoch, *bad, None if ckpt is None else ckpt.directory, last_saved)
+    if tally.advanced:
+        loss, values = tally.last
+        bar.step(loss, values, tally.seen / max(time.perf_counter() - t0, 1e-9), advance=tally.advanced)
 
 
 def fit(
@@ -218,6 +74,8 @@ def fit(
     seed: int = 0,
     forward: Callable | None = None,
     num_steps: int | None = None,
+    options: Options | None = None,
+    sync_every: int = SYNC_EVERY,
     progress: bool | None = None,
     mesh=None,
     param_sharding=None,
@@ -225,10 +83,11 @@ def fit(
     """Train ``model`` in place with ``optimizer`` on ``loss_fn``; return the history.
 
     Each step computes ``outputs = forward(model, x)`` (default:
-    ``snnx.run(model, x)[0]``, time-major ``(T, B, ...)``), the scalar
-    ``loss_fn(outputs, y)`` and its gradient with respect to the model's
-    ``nnx.Param`` variables, and applies one optimizer update; train and eval
-    steps are compiled once with ``nnx.jit``.
+    ``snnx.run(model, x, options=options)[0]``, time-major ``(T, B, ...)``), the
+    scalar ``loss_fn(outputs, y)`` and its gradient with respect to the model's
+    ``nnx.Param`` variables, and applies one optimizer update; the train and
+    eval steps are those of :func:`make_train_step` and :func:`make_eval_step`,
+    compiled once per input shape with ``nnx.jit``.
 
     Data: ``train_data``/``eval_data`` is either
 
@@ -241,8 +100,8 @@ def fit(
       so the order depends only on ``(seed, epoch)``; the remainder
       ``N mod batch_size`` is **dropped** each epoch (fixed shapes, one
       compilation; reshuffling means every sample is still seen). Evaluation
-      uses every sample, in order, in eval mode (``model.eval()``, then
-      ``model.train()`` again). ``batch_size > N`` is an error.
+      uses every sample, in order, in eval mode (``model.eval()``; afterwards
+      each submodule's mode is restored). ``batch_size > N`` is an error.
     - a callable ``epoch -> iterable of (x, y) batches`` (0-based epoch), used
       as is. For bit-exact resumption it must depend only on ``epoch``.
 
@@ -254,9 +113,15 @@ def fit(
     uninterrupted run with the same seed. Without ``resume``, a directory that
     already holds checkpoints is an error.
 
-    A NaN or infinite training loss (or gradient) stops training at once with
-    :class:`TrainingDivergedError` naming the epoch and step; the checkpoint of
-    the failing epoch is not written, so the last good one is kept.
+    Step results stay on the device and are read back every ``sync_every``
+    steps, at the end of every epoch and before any checkpoint (reading after
+    every step would make the host wait for the device each time, so it could
+    not queue the next step meanwhile). A NaN or infinite training loss (or
+    gradient) stops training with :class:`TrainingDivergedError` naming the
+    epoch and step of the first bad one; the stop comes when that step is read
+    back, up to ``sync_every - 1`` steps later (those steps ran on the poisoned
+    weights), and the checkpoint of the failing epoch is never written, so the
+    last good one is kept. The progress bar advances when results are read.
 
     Args:
         model: the network (updated in place), e.g. a :class:`snnx.Sequential`.
@@ -281,6 +146,12 @@ def fit(
         seed: seed of the per-epoch shuffling.
         forward: ``forward(model, x) -> outputs``; default ``run(model, x)[0]``.
         num_steps: ``T`` when ``x`` is bit-packed along axis 0, else ``None``.
+        options: a :class:`snnx.engine.Options` for the default forward
+            (``run(model, x, options=options)``); an error together with ``forward``.
+        sync_every: read the step results (loss, metrics, finiteness) back to
+            the host every this many steps (default 10). Larger: fewer stalls
+            of the device, a later NaN stop and more batches held on the device
+            meanwhile; ``1``: stop right after the bad step.
         progress: ``None`` (rich progress on a terminal, one plain line per
             epoch otherwise), ``True`` (rich) or ``False`` (silent).
         mesh: ``None`` (one device, as JAX places it), ``"auto"`` (every device
@@ -330,17 +201,20 @@ def fit(
         raise TypeError(
             f"`loss_fn` must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}"
         )
+    default = forward is None or forward is default_forward
+    forward = resolve_forward(forward, options)
     epochs = check_count("epochs", epochs, minimum=0)
     batch_size = check_count("batch_size", batch_size)
     eval_batch_size = (
         batch_size if eval_batch_size is None else check_count("eval_batch_size", eval_batch_size)
     )
     checkpoint_every = check_count("checkpoint_every", checkpoint_every)
+    sync_every = check_count("sync_every", sync_every)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"`seed` must be an int, got {type(seed).__name__} {seed!r}")
     if num_steps is not None:
         num_steps = check_count("num_steps", num_steps)
-    metric_fns = _as_metrics(metrics)
+    metric_fns = as_metrics(metrics)
     for i, cb in enumerate(callbacks):
         if not callable(cb):
             raise TypeError(f"`callbacks[{i}]` must be callable, got {type(cb).__name__}")
@@ -357,7 +231,6 @@ def fit(
     if placement is not None and isinstance(train, ArrayData):
         placement.check_batch_size("batch_size", batch_size)
     optimizer = _as_optimizer(model, optimizer)
-    forward = default_forward if forward is None else forward
 
     history: list[dict] = []
     start = 0
@@ -392,9 +265,10 @@ def fit(
 
     if placement is not None:
         placement.state(model, optimizer)
-        if forward is default_forward:
+        if default:
             forward = placement.per_device(forward, model)
-    train_step, eval_step = _make_steps(loss_fn, forward, metric_fns, num_steps)
+    train_step = make_train_step(loss_fn, forward=forward, metrics=metric_fns, num_steps=num_steps)
+    eval_step = make_eval_step(loss_fn, forward=forward, metrics=metric_fns, num_steps=num_steps)
     steps_per_epoch = train.steps(batch_size, drop_remainder=True) if isinstance(train, ArrayData) else None
     bar = Progress(progress, epochs)
     guard = InterruptGuard().install()
@@ -402,50 +276,31 @@ def fit(
         for epoch in range(start, epochs):
             bar.start_epoch(epoch, steps_per_epoch)
             t0 = time.perf_counter()
-            sums = {"loss": 0.0, **dict.fromkeys(metric_fns, 0.0)}
-            seen = skip = 0
+            tally, skip = Tally(metric_fns), 0
             if resumed is not None and epoch == start:  # continue inside the interrupted epoch
-                sums.update(resumed["sums"])
-                seen, skip = int(resumed["seen"]), int(resumed["step"])
-            for step, (x, y) in enumerate(_iterate(train, batch_size, epoch=epoch, seed=seed, train=True)):
+                tally = Tally(metric_fns, sums=resumed["sums"], seen=resumed["seen"])
+                skip = int(resumed["step"])
+            for step, (x, y) in enumerate(iterate(train, batch_size, epoch=epoch, seed=seed, train=True)):
                 if step < skip:
                     continue
-                n = _batch_size_of(y)
-                loss, values, finite = train_step(model, optimizer, *_place((x, y), placement))
-                loss = float(loss)
-                if not math.isfinite(loss) or not bool(finite):
-                    kept = (
-                        f"; the last good checkpoint (epoch {last_saved + 1}) is kept in {ckpt.directory}"
-                        if ckpt is not None and last_saved is not None
-                        else ""
-                    )
-                    what = "a gradient is not finite" if math.isfinite(loss) else f"training loss is {loss}"
-                    raise TrainingDivergedError(
-                        f"{what} at epoch {epoch + 1}, step {step + 1}; "
-                        f"training stopped{kept}",
-                        epoch=epoch + 1,
-                        step=step + 1,
-                        last_checkpoint=last_saved,
-                    )
-                values = {name: float(v) for name, v in values.items()}
-                sums["loss"] += loss * n
-                for name, v in values.items():
-                    sums[name] += v * n
-                seen += n
-                bar.step(loss, values, seen / max(time.perf_counter() - t0, 1e-9))
+                loss, values, finite = train_step(model, optimizer, *place((x, y), placement))
+                tally.add(step, batch_size_of(y), loss, values, finite)
+                if len(tally) >= sync_every or guard.signum is not None:
+                    _sync(tally, bar, t0, epoch, ckpt, last_saved)
                 if guard.signum is not None:
-                    partial = {"step": step + 1, "sums": sums, "seen": seen}
-                    _stop_on_signal(guard, ckpt, epoch, step + 1, model, optimizer, seed, history, partial)
-            if seen == 0:
+                    partial = {"step": step + 1, "sums": tally.sums, "seen": tally.seen}
+                    stop_on_signal(guard, ckpt, epoch, step + 1, model, optimizer, seed, history, partial)
+            _sync(tally, bar, t0, epoch, ckpt, last_saved)
+            if tally.seen == 0:
                 raise ValueError(f"`train_data` yielded no batches in epoch {epoch + 1}")
             elapsed = time.perf_counter() - t0
             record: dict = {"epoch": epoch + 1}
-            record.update({name: total / seen for name, total in sums.items()})
+            record.update(tally.means())
             if evald is not None:
-                scores = _evaluate(eval_step, model, evald, eval_batch_size, metric_fns, placement)
+                scores = run_eval(eval_step, model, evald, eval_batch_size, metric_fns, placement, sync_every)
                 record.update({f"eval_{name}": value for name, value in scores.items()})
             record["time_s"] = elapsed
-            record["samples_per_s"] = seen / max(elapsed, 1e-9)
+            record["samples_per_s"] = tally.seen / max(elapsed, 1e-9)
             history.append(record)
             if ckpt is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs):
                 ckpt.save(epoch, model, optimizer, seed=seed, history=history)
@@ -454,7 +309,7 @@ def fit(
             stop = [cb(record, model) for cb in callbacks]
             if guard.signum is not None:  # arrived during evaluation or saving: stop at the epoch's end
                 done = last_saved == epoch
-                _stop_on_signal(guard, ckpt, epoch, None, model, optimizer, seed, history, save=not done)
+                stop_on_signal(guard, ckpt, epoch, None, model, optimizer, seed, history, save=not done)
             if any(s is True for s in stop):
                 if ckpt is not None and last_saved != epoch:
                     ckpt.save(epoch, model, optimizer, seed=seed, history=history)

@@ -56,14 +56,14 @@ class Progress:
             "train", total=total_steps, epoch=epoch + 1, epochs=self.epochs, info=""
         )
 
-    def step(self, loss: float, metrics: dict[str, float], samples_per_s: float) -> None:
+    def step(self, loss: float, metrics: dict[str, float], samples_per_s: float, advance: int = 1) -> None:
         if self._rich is None:
             return
         info = f"loss {loss:.4f}"
         for key, value in metrics.items():
             info += f"  {key} {value:.4f}"
         info += f"  {samples_per_s:.0f} samples/s"
-        self._rich.update(self._task, advance=1, info=info)
+        self._rich.update(self._task, advance=advance, info=info)
 
     def end_epoch(self, record: dict) -> None:
         if not self.enabled:

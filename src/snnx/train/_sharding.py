@@ -246,7 +246,7 @@ class Placement:
         mutable NNX state (RNG streams, batch statistics), whose updates would be
         lost per device, and batches that do not split are run as they are.
         """
-        from snnx.engine._layerwise import has_mutable_state
+        from snnx.engine._rules import has_mutable_state
 
         if has_mutable_state(model):
             return forward

@@ -65,3 +65,22 @@ class InterruptGuard:
     @property
     def name(self) -> str:
         return "" if self.signum is None else signal.Signals(self.signum).name
+
+
+def stop_on_signal(guard, ckpt, epoch, step, model, optimizer, seed, history, partial=None, save=True):
+    """Checkpoint at this step boundary (``step`` None: the epoch's end) and raise TrainingInterrupted."""
+    if ckpt is not None and save:
+        ckpt.save(epoch, model, optimizer, seed=seed, history=history, partial=partial)
+    where = f"epoch {epoch + 1}, " + (f"after step {step}" if step is not None else "at its end")
+    saved = (
+        f"; checkpoint in {ckpt.directory}, continue with resume=True (snnx train --resume)"
+        if ckpt is not None
+        else "; nothing saved (no checkpoint_dir)"
+    )
+    raise TrainingInterrupted(
+        f"training interrupted by {guard.name} in {where}{saved}",
+        signum=guard.signum,
+        epoch=epoch + 1,
+        step=step if step is not None else 0,
+        checkpoint_dir=None if ckpt is None else ckpt.directory,
+    )

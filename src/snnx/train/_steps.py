@@ -1,0 +1,202 @@
+"""The jitted training and evaluation steps that :func:`snnx.train.fit` runs, as public builders."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from snnx.engine import Options, run
+from snnx.train._data import check_count
+
+LossFn = Callable[[jax.Array, jax.Array], jax.Array]
+MetricFn = Callable[[jax.Array, jax.Array], jax.Array]
+RESERVED = ("epoch", "loss", "time_s", "samples_per_s")
+
+
+def default_forward(model, x: jax.Array, *, options: Options | None = None) -> jax.Array:
+    """``run(model, x, options=options)[0]``: time-major ``(T, B, ...)`` in and out."""
+    return run(model, x, options=options)[0]
+
+
+def resolve_forward(forward, options) -> Callable:
+    """The forward a step runs: ``forward`` as given, or the default one with ``options``."""
+    if forward is not None and options is not None:
+        raise ValueError(
+            "`forward` and `options` were both given; `options` only configures the default forward "
+            "run(model, x, options=options)[0]: pass one of them (call run(..., options=...) inside "
+            "your `forward`)"
+        )
+    if forward is not None:
+        if not callable(forward):
+            raise TypeError(f"`forward` must be callable as forward(model, x), got {type(forward).__name__}")
+        return forward
+    if options is None:
+        return default_forward
+    if not isinstance(options, Options):
+        raise TypeError(f"`options` must be a snnx.engine.Options or None, got {type(options).__name__}")
+    return functools.partial(default_forward, options=options)
+
+
+def as_metrics(metrics) -> dict[str, MetricFn]:
+    """``metrics`` (mapping, list of functions or ``None``) as ``{name: fn}``; reserved names refused."""
+    if metrics is None:
+        return {}
+    if isinstance(metrics, Mapping):
+        items = dict(metrics)
+    elif isinstance(metrics, Sequence) and not isinstance(metrics, str):
+        items = {getattr(fn, "__name__", f"metric{i}"): fn for i, fn in enumerate(metrics)}
+    else:
+        raise TypeError(
+            f"`metrics` must be a mapping name -> fn(outputs, targets) or a list of such functions, "
+            f"got {type(metrics).__name__}"
+        )
+    for name, fn in items.items():
+        if not callable(fn):
+            raise TypeError(f"`metrics[{name!r}]` must be callable, got {type(fn).__name__}")
+        if name in RESERVED or name.startswith("eval_"):
+            raise ValueError(f"`metrics` name {name!r} is reserved; choose another name")
+    return items
+
+
+def _check(loss_fn, num_steps):
+    if not callable(loss_fn):
+        raise TypeError(
+            f"`loss_fn` must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}"
+        )
+    return None if num_steps is None else check_count("num_steps", num_steps)
+
+
+def _prepare_input(x: jax.Array, num_steps: int | None) -> jax.Array:
+    if num_steps is not None:
+        from snnx.encoders import unpack_spikes
+
+        x = unpack_spikes(x, num_steps, axis=0)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.float32)
+    return x
+
+
+def _scalar_loss(loss_fn, outputs, y) -> jax.Array:
+    loss = loss_fn(outputs, y)
+    if jnp.shape(loss) != ():
+        raise ValueError(f"`loss_fn` must return a scalar, got an array of shape {jnp.shape(loss)}")
+    return loss
+
+
+def make_train_step(
+    loss_fn: LossFn,
+    *,
+    forward: Callable | None = None,
+    metrics: Mapping[str, MetricFn] | Sequence[MetricFn] | None = None,
+    num_steps: int | None = None,
+    options: Options | None = None,
+) -> Callable:
+    """The jitted training step of :func:`fit`: one gradient update of ``model``.
+
+    The step computes ``outputs = forward(model, x)``, the scalar
+    ``loss = loss_fn(outputs, y)``, its gradient ``g`` with respect to the
+    model's ``nnx.Param`` variables, and applies ``optimizer.update(model, g)``.
+    The metrics are evaluated on ``stop_gradient(outputs)``. ``grads_finite`` is
+    ``all(isfinite(g))`` over every gradient leaf: a spike threshold can swallow
+    a NaN so that the loss stays finite while the weights are poisoned.
+
+    Args:
+        loss_fn: ``loss_fn(outputs, targets) -> scalar``, e.g.
+            :func:`snnx.losses.max_membrane_cross_entropy`.
+        forward: ``forward(model, x) -> outputs``; default
+            ``snnx.run(model, x, options=options)[0]``.
+        metrics: ``{name: fn(outputs, targets) -> scalar}`` or a list of such
+            functions (named by ``__name__``).
+        num_steps: ``T`` when ``x`` is bit-packed along axis 0
+            (:func:`snnx.encoders.pack_spikes`), else ``None``.
+        options: a :class:`snnx.engine.Options` for the default forward; giving
+            both ``forward`` and ``options`` is an error.
+
+    Returns:
+        ``train_step(model, optimizer, x, y) -> (loss, metrics, grads_finite)``,
+        compiled with ``nnx.jit`` (once per input shape): ``model`` and the
+        ``nnx.Optimizer`` are updated in place; ``x`` is time-major
+        ``(T, B, ...)`` (integer/bool spikes are cast to float32), ``y`` of
+        shape ``(B, ...)``. The outputs are device arrays: a scalar loss, a dict
+        of scalar metrics and a scalar bool. Nothing is read back to the host.
+
+    Example:
+        >>> step = make_train_step(losses.max_membrane_cross_entropy,
+        ...                        metrics={"accuracy": metrics.max_membrane_accuracy},
+        ...                        options=snnx.engine.Options(fused=False))
+        >>> opt = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+        >>> loss, values, finite = step(model, opt, x, y)
+    """
+    num_steps = _check(loss_fn, num_steps)
+    forward = resolve_forward(forward, options)
+    metric_fns = as_metrics(metrics)
+
+    @nnx.jit
+    def train_step(model, optimizer, x, y):
+        x = _prepare_input(x, num_steps)
+
+        def objective(m):
+            outputs = forward(m, x)
+            return _scalar_loss(loss_fn, outputs, y), outputs
+
+        (loss, outputs), grads = nnx.value_and_grad(objective, has_aux=True)(model)
+        optimizer.update(model, grads)
+        values = {name: fn(jax.lax.stop_gradient(outputs), y) for name, fn in metric_fns.items()}
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)] or [True]))
+        return loss, values, finite
+
+    return train_step
+
+
+def make_eval_step(
+    loss_fn: LossFn,
+    *,
+    forward: Callable | None = None,
+    metrics: Mapping[str, MetricFn] | Sequence[MetricFn] | None = None,
+    num_steps: int | None = None,
+    options: Options | None = None,
+) -> Callable:
+    """The jitted evaluation step of :func:`fit` and :func:`evaluate`: loss and metrics, no update.
+
+    The step computes ``outputs = forward(model, x)``, ``loss_fn(outputs, y)``
+    and every metric ``fn(outputs, y)``. It runs the model in whatever mode it
+    is in: call ``model.eval()`` first for dropout off (``evaluate`` does).
+
+    Args:
+        loss_fn: ``loss_fn(outputs, targets) -> scalar``.
+        forward: ``forward(model, x) -> outputs``; default
+            ``snnx.run(model, x, options=options)[0]``.
+        metrics: ``{name: fn(outputs, targets) -> scalar}`` or a list of such
+            functions (named by ``__name__``).
+        num_steps: ``T`` when ``x`` is bit-packed along axis 0, else ``None``.
+        options: a :class:`snnx.engine.Options` for the default forward; giving
+            both ``forward`` and ``options`` is an error.
+
+    Returns:
+        ``eval_step(model, x, y) -> (loss, metrics)``, compiled with
+        ``nnx.jit`` (once per input shape); ``x`` time-major ``(T, B, ...)``,
+        ``y`` of shape ``(B, ...)``; a scalar loss and a dict of scalar
+        metrics, as device arrays.
+
+    Example:
+        >>> step = make_eval_step(losses.max_membrane_cross_entropy,
+        ...                       metrics=[metrics.max_membrane_accuracy])
+        >>> model.eval()
+        >>> loss, values = step(model, x, y)   # values["max_membrane_accuracy"]
+    """
+    num_steps = _check(loss_fn, num_steps)
+    forward = resolve_forward(forward, options)
+    metric_fns = as_metrics(metrics)
+
+    @nnx.jit
+    def eval_step(model, x, y):
+        x = _prepare_input(x, num_steps)
+        outputs = forward(model, x)
+        values = {name: fn(outputs, y) for name, fn in metric_fns.items()}
+        return _scalar_loss(loss_fn, outputs, y), values
+
+    return eval_step
