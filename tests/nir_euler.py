@@ -1,6 +1,6 @@
 """An independent plain-numpy forward-Euler NIR simulator, for tests.
 
-Written from shared/docs/NIR-SEMANTICS.md only (forward Euler at step ``dt``,
+Written from docs/nir-semantics.md only (forward Euler at step ``dt``,
 spike after update, back edges one step late, at ``t = 0`` the source's output
 on zero state); it shares no code with snnx. Used by ``test_nir_export.py`` and
 ``test_nir_properties.py``.

@@ -1,4 +1,4 @@
-"""``snnx.engine.Graph`` against plain-numpy simulations written from docs NIR-SEMANTICS:
+"""``snnx.engine.Graph`` against plain-numpy simulations written from docs/nir-semantics.md:
 edges into a node are summed; a back edge carries its source's previous output
 (at t = 0: f(0) for a stateless source, zeros for a stateful one)."""
 

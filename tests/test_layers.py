@@ -12,7 +12,7 @@ from flax import nnx
 
 from snnx import layers, surrogate
 from snnx.engine import Sequential, is_stateful, run
-from snnx.layers import AvgPool, Delay, Flatten, Scale, SumPool, Threshold
+from snnx.layers import AvgPool, Delay, Flatten, MaxPool, Scale, SumPool, Threshold
 from snnx.neurons import Const
 
 RNG = np.random.default_rng(0)
@@ -20,7 +20,7 @@ RNG = np.random.default_rng(0)
 
 def test_public_names():
     assert sorted(layers.__all__) == [
-        "AvgPool", "Deferred", "Delay", "Flatten", "Scale", "SumPool", "Threshold"
+        "AvgPool", "Deferred", "Delay", "Flatten", "MaxPool", "Scale", "SumPool", "Threshold"
     ]
 
 
@@ -135,6 +135,99 @@ def test_pool_errors():
         SumPool((3, 3))(jnp.zeros((1, 2, 2, 1)))
     with pytest.raises(ValueError, match="channels-last map"):
         SumPool((2, 2))(jnp.zeros((4, 4)))
+
+
+# ---------------------------------------------------------------- MaxPool
+
+
+def _maxpool_numpy(x, window, strides, pads):
+    """Loop reference: pad with -inf, then take the maximum of each window. x: (B, H, W, C)."""
+    (pt, pb), (pl, pr) = pads
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=-np.inf)
+    kh, kw = window
+    sh, sw = strides
+    oh = (xp.shape[1] - kh) // sh + 1
+    ow = (xp.shape[2] - kw) // sw + 1
+    out = np.zeros((x.shape[0], oh, ow, x.shape[3]))
+    for i, j in itertools.product(range(oh), range(ow)):
+        out[:, i, j, :] = xp[:, i * sh : i * sh + kh, j * sw : j * sw + kw, :].max(axis=(1, 2))
+    return out
+
+
+def _maxpool_grad_numpy(x, window, strides, cot):
+    """Loop reference of the VJP (VALID padding): each window's cotangent goes to its first
+    maximal element in row-major window order (what jax.lax.reduce_window's max does on ties)."""
+    kh, kw = window
+    sh, sw = strides
+    g = np.zeros_like(x)
+    for b, i, j, c in itertools.product(*(range(n) for n in cot.shape)):
+        win = x[b, i * sh : i * sh + kh, j * sw : j * sw + kw, c]
+        p, q = np.unravel_index(np.argmax(win), win.shape)  # argmax: first maximum, row-major
+        g[b, i * sh + p, j * sw + q, c] += cot[b, i, j, c]
+    return g
+
+
+@pytest.mark.parametrize(("window", "strides", "padding", "pads", "eff_strides"), POOL_CASES)
+def test_maxpool_matches_numpy_loop(window, strides, padding, pads, eff_strides):
+    x = RNG.normal(size=(2, 5, 6, 3)).astype(np.float32)
+    expected = _maxpool_numpy(x, window, eff_strides, pads)
+    pool = MaxPool(window, strides, padding)
+    np.testing.assert_array_equal(pool(x), expected)
+    np.testing.assert_array_equal(jax.jit(lambda a: pool(a))(x), expected)
+
+
+def test_maxpool_1d_extra_batch_axes_and_dtypes():
+    x = RNG.normal(size=(4, 7, 2)).astype(np.float32)  # (B, L, C)
+    expected = np.stack([x[:, 2 * i : 2 * i + 3].max(axis=1) for i in range(3)], axis=1)
+    np.testing.assert_array_equal(MaxPool((3,), strides=(2,))(x), expected)
+    xb = x.reshape(2, 2, 7, 2)  # two batch axes, explicit 1-D window
+    np.testing.assert_array_equal(MaxPool((3,), strides=(2,))(xb), expected.reshape(2, 2, 3, 2))
+    ints = jnp.arange(-8, 8, dtype=jnp.int32).reshape(1, 4, 4, 1)
+    y = MaxPool(2, padding=1)(ints)  # integer maps pad with the lowest integer, never with 0
+    assert y.dtype == jnp.int32
+    np.testing.assert_array_equal(y[0, :, :, 0], [[-8, -6, -5], [0, 2, 3], [4, 6, 7]])
+
+
+def test_maxpool_gradient_on_spike_ties_goes_to_the_first_maximum():
+    # A 2x2 window of ties: the whole cotangent goes to the top-left spike.
+    x = jnp.array([[0.0, 1.0], [1.0, 1.0]]).reshape(1, 2, 2, 1)
+    g = jax.grad(lambda a: MaxPool(2)(a).sum())(x)
+    np.testing.assert_array_equal(g[0, :, :, 0], [[0.0, 1.0], [0.0, 0.0]])
+    g = jax.grad(lambda a: MaxPool(2)(a).sum())(jnp.zeros((1, 2, 2, 1)))  # silent window: all tie
+    np.testing.assert_array_equal(g[0, :, :, 0], [[1.0, 0.0], [0.0, 0.0]])
+    # Random spike maps, overlapping windows, random cotangents, under jit.
+    for window, strides in (((2, 2), (1, 1)), ((3, 3), (2, 2)), ((3, 2), (1, 2))):
+        spikes = (RNG.random((2, 7, 6, 3)) < 0.4).astype(np.float32)
+        pool = MaxPool(window, strides)
+        cot = RNG.normal(size=pool(spikes).shape).astype(np.float32)
+        _, vjp = jax.vjp(lambda a, pool=pool: pool(a), jnp.asarray(spikes))
+        expected = _maxpool_grad_numpy(spikes, window, strides, cot)
+        np.testing.assert_allclose(vjp(jnp.asarray(cot))[0], expected, atol=1e-6)
+        g = jax.jit(jax.grad(lambda a, pool=pool, cot=cot: (pool(a) * cot).sum()))(spikes)
+        np.testing.assert_allclose(g, expected, atol=1e-6)
+
+
+def test_maxpool_over_time_in_sequential():
+    # The layer-major engine runs MaxPool on (T*B, H, W, C) at once: same as step by step.
+    from snnx.engine._rules import is_per_sample
+
+    assert is_per_sample(MaxPool(2))
+    x = (RNG.random((5, 2, 4, 4, 3)) < 0.3).astype(np.float32)  # (T, B, H, W, C) spikes
+    model = Sequential(MaxPool(2), Flatten())
+    y, _ = run(model, jnp.asarray(x))
+    expected = np.stack([np.asarray(Flatten()(MaxPool(2)(x[t]))) for t in range(5)])
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_maxpool_errors():
+    with pytest.raises(ValueError, match=r"`padding` must be smaller than the window \(2\).*\(2, 2\)"):
+        MaxPool(2, padding=2)(jnp.zeros((1, 4, 4, 1)))
+    with pytest.raises(ValueError, match=r"`padding` must be smaller.*axis 1.*\(0, 3\)"):
+        MaxPool((2, 3), padding=((1, 1), (0, 3)))(jnp.zeros((1, 4, 4, 1)))
+    with pytest.raises(ValueError, match=r"does not fit the spatial shape \(2, 2\)"):
+        MaxPool((3, 3))(jnp.zeros((1, 2, 2, 1)))
+    with pytest.raises(ValueError, match=r"`window_shape` must be positive, got 0"):
+        MaxPool(0)
 
 
 # ---------------------------------------------------------------- Delay

@@ -1,6 +1,6 @@
 """``to_nir``: every export is checked against an independent numpy reading of the written graph.
 
-The reference simulator (``tests/nir_euler.py``) is written from shared/docs/NIR-SEMANTICS.md only
+The reference simulator (``tests/nir_euler.py``) is written from docs/nir-semantics.md only
 (forward Euler at step ``dt``, spike after update, back edges one step late);
 it shares no code with snnx. Each test builds a small snnx model, exports it,
 runs the NIR graph in the simulator and requires identical spikes and
@@ -24,8 +24,8 @@ from nir_euler import EulerGraph
 from snnx import layers as L
 from snnx import neurons as N
 from snnx.engine import Graph, Sequential
+from snnx.nir import exportable_types, refused_types, to_nir
 from snnx.nir._errors import NIRError
-from snnx.nir._export import exportable_types, refused_types, to_nir
 
 DT = 1e-3
 
@@ -286,12 +286,51 @@ def test_asymmetric_padding_is_an_error_not_a_truncation(layer):
         to_nir(layer, shape, DT)
 
 
+SUPPORTED = (
+    r"to_nir writes nnx\.Linear, nnx\.Conv; the layers AvgPool, Delay, Flatten, Scale, SumPool, "
+    r"Threshold; the neurons CuBaLI, .*LIF.*; and Sequential and Graph containers of these\.$"
+)
+
+
 def test_unknown_layer_is_an_error_never_skipped():
     model = Sequential(nnx.Linear(3, 4, rngs=_rngs()), nnx.Dropout(0.5), N.LI(4))
-    with pytest.raises(NIRError, match=r"'layer_1' \(flax.*Dropout\) has no NIR exporter"):
+    with pytest.raises(
+        NIRError,
+        match=r"'layer_1' \(index 1 in the Sequential\) is a Dropout \(flax\..*Dropout\), which has "
+        r"no NIR exporter.*never skipped.*" + SUPPORTED,
+    ):
         to_nir(model, (3,), DT)
-    with pytest.raises(NIRError, match="has no NIR exporter"):
+    with pytest.raises(NIRError, match=r"'layer_0' \(index 0 .*\) is the plain function 'tanh'"):
         to_nir(Sequential(jnp.tanh), (3,), DT)
+
+
+def test_a_lambda_around_max_pool_names_its_index_and_the_supported_layers():
+    # What a new user writes before finding MaxPool: it runs, but to_nir cannot see inside.
+    model = Sequential(
+        nnx.Conv(1, 2, (3, 3), rngs=_rngs()), N.IF(), lambda x: nnx.max_pool(x, (2, 2)), L.Flatten(),
+        input_shape=(6, 6, 1),
+    )
+    with pytest.raises(
+        NIRError,
+        match=r"^layer 'layer_2' \(index 2 in the Sequential\) is the plain function '<lambda>' \(not an "
+        r"nnx\.Module\), which has no NIR exporter: to_nir cannot see what a function computes.*"
+        + SUPPORTED,
+    ) as caught:
+        to_nir(model, dt=DT)
+    message = str(caught.value)
+    for internal in ("ToChannelsLast", "NIRFlatten", "Identity", "builtins", "<function", "snnx.nir"):
+        assert internal not in message
+
+
+def test_maxpool_is_refused_with_the_reason_and_the_alternatives():
+    model = Sequential(nnx.Linear(4, 4, rngs=_rngs()), Sequential(N.LIF(4), L.MaxPool(2)))
+    with pytest.raises(
+        NIRError,
+        match=r"'layer_1_1' \(index 1 in the Sequential 'layer_1', MaxPool\) cannot be exported to NIR: "
+        r"NIR \(1\.0\.8\) has no max-pooling node; use SumPool or AvgPool",
+    ):
+        to_nir(model, (4,), DT)
+    assert not any("max" in name.lower() for name in dir(nir))  # re-check when NIR grows one
 
 
 class _MyLIF(N.LIF):
@@ -328,6 +367,7 @@ def test_subtract_reset_warns_once_and_is_recorded():
     [
         (N.ALIF(3), "adaptive threshold"),
         (N.ResonateFire(3), "complex"),
+        (L.MaxPool(2), "no max-pooling node"),
     ],
 )
 def test_refused_layers_say_why(layer, match):

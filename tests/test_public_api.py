@@ -15,7 +15,8 @@ import snnx
 EXPECTED = {
     "snnx": {
         "ALIF", "IF", "LI", "LIF", "PSU_LIF", "RIF", "RLIF", "ArgumentTypeError", "AvgPool",
-        "Const", "CuBaLI", "CuBaLIF", "Deferred", "Delay", "Flatten", "Graph", "I", "Neuron", "OptionError",
+        "Const", "CuBaLI", "CuBaLIF", "Deferred", "Delay", "Flatten", "Graph", "I", "MaxPool", "Neuron",
+        "OptionError",
         "RCuBaLIF", "ResonateFire", "Scale", "Sequential", "ShapeError", "SumPool", "Threshold",
         "datasets", "encoders", "layers", "losses", "metrics", "neurons", "nir", "run",
         "surrogate", "train",
@@ -24,7 +25,7 @@ EXPECTED = {
         "ALIF", "IF", "LI", "LIF", "PSU_LIF", "RIF", "RLIF", "Const", "CuBaLI", "CuBaLIF",
         "I", "Neuron", "RCuBaLIF", "ResonateFire",
     },
-    "snnx.layers": {"AvgPool", "Deferred", "Delay", "Flatten", "Scale", "SumPool", "Threshold"},
+    "snnx.layers": {"AvgPool", "Deferred", "Delay", "Flatten", "MaxPool", "Scale", "SumPool", "Threshold"},
     "snnx.engine": {"Graph", "Options", "Plan", "Sequential", "Step", "is_stateful", "plan", "run"},
     "snnx.surrogate": {
         "Surrogate", "arctan", "boxcar", "custom", "fast_sigmoid", "get", "heaviside",
@@ -40,10 +41,10 @@ EXPECTED = {
     "snnx.encoders": {
         "delta", "latency", "pack_spikes", "population", "rate", "time_shift", "unpack_spikes",
     },
-    "snnx.nir": {"NIRError", "from_nir", "read", "to_nir", "write"},
+    "snnx.nir": {"NIRError", "exportable_types", "from_nir", "read", "refused_types", "to_nir", "write"},
     "snnx.train": {
-        "Checkpointer", "TrainingDivergedError", "TrainingInterrupted", "default_forward", "evaluate", "fit",
-        "make_eval_step", "make_train_step", "restore",
+        "Checkpointer", "Placement", "TrainingDivergedError", "TrainingInterrupted", "default_forward",
+        "evaluate", "fit", "make_eval_step", "make_train_step", "restore",
     },
     "snnx.datasets": {
         "digits", "digits_images", "dvs_gesture", "load_heidelberg", "nmnist", "shd", "ssc",
@@ -69,3 +70,23 @@ def test_lazy_subpackages_import_on_first_use():
     assert snnx.datasets.__name__ == "snnx.datasets"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         snnx.nope  # noqa: B018
+
+
+def test_user_docs_name_only_public_api():
+    """What README, docs/*.md and examples tell users to call is public (docs/design/ is for maintainers)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    files = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    files += sorted((root / "examples").glob("*.py"))
+    private = re.compile(r"\bsnnx(?:\.\w+)*\._(?!_)\w+")  # snnx.x._y, not snnx.__all__
+    found = [
+        f"{path.relative_to(root)}:{n}: {m.group()}"
+        for path in files
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        for m in private.finditer(line)
+    ]
+    assert not found, f"user docs name private modules: {found}"
+    nir_doc = (root / "docs" / "nir.md").read_text()
+    assert "(nir-semantics.md)" in nir_doc and (root / "docs" / "nir-semantics.md").is_file()

@@ -26,6 +26,7 @@ from snnx.layers import AvgPool as AvgPool
 from snnx.layers import Deferred as Deferred
 from snnx.layers import Delay as Delay
 from snnx.layers import Flatten as Flatten
+from snnx.layers import MaxPool as MaxPool
 from snnx.layers import Scale as Scale
 from snnx.layers import SumPool as SumPool
 from snnx.layers import Threshold as Threshold
@@ -73,6 +74,7 @@ __all__ = [
     "Flatten",
     "Graph",
     "I",
+    "MaxPool",
     "Neuron",
     "OptionError",
     "RCuBaLIF",

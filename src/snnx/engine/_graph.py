@@ -29,7 +29,7 @@ class Graph(nnx.Module):
     (``layer(x) -> y``: ``nnx.Linear``, ``nnx.Conv``, pooling, plain functions).
     ``inputs`` and ``outputs`` are pseudo-nodes that only appear in edges.
 
-    Semantics (those of NIR, see ``docs/nir.md``), per step:
+    Semantics (those of NIR, see ``docs/nir-semantics.md``), per step:
 
     * the input of a node is the **sum** over all its incoming edges (shapes must
       be equal);

@@ -88,7 +88,7 @@ def per_sample_types() -> tuple[type, ...]:
     from snnx import layers
 
     return (nnx.Linear, nnx.Conv, nnx.ConvTranspose, layers.Flatten, layers.SumPool, layers.AvgPool,
-            layers.Scale, layers.Threshold)
+            layers.MaxPool, layers.Scale, layers.Threshold)
 
 
 def is_per_sample(layer) -> bool:

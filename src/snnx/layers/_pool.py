@@ -1,4 +1,4 @@
-"""Window pooling over the spatial axes of channels-last maps: ``SumPool``, ``AvgPool``."""
+"""Window pooling over the spatial axes of channels-last maps: ``SumPool``, ``AvgPool``, ``MaxPool``."""
 
 from __future__ import annotations
 
@@ -81,8 +81,8 @@ class _Pool(nnx.Module):
             )
         self._num_spatial = lengths.pop() if lengths else None
 
-    def _window_sum(self, x: jax.Array) -> tuple[jax.Array, int]:
-        x = jnp.asarray(x)
+    def _geometry(self, x: jax.Array):
+        """``(lead, window, strides, pads)`` for ``x``: batch axes, then one entry per spatial axis."""
         n = self._num_spatial if self._num_spatial is not None else x.ndim - 2
         if n < 1 or x.ndim < n + 2:
             raise ValueError(
@@ -111,6 +111,11 @@ class _Pool(nnx.Module):
                 f"`window_shape` {window} with padding {tuple(pads)} does not fit the spatial shape "
                 f"{spatial} of `x` (shape {x.shape})"
             )
+        return lead, window, strides, tuple(tuple(p) for p in pads)
+
+    def _window_sum(self, x: jax.Array) -> tuple[jax.Array, int]:
+        x = jnp.asarray(x)
+        lead, window, strides, pads = self._geometry(x)
         y = jax.lax.reduce_window(
             x,
             0.0,  # a Python scalar selects the differentiable reduce_window_sum primitive
@@ -169,3 +174,57 @@ class AvgPool(_Pool):
     def __call__(self, x: jax.Array) -> jax.Array:
         y, count = self._window_sum(x)
         return y / count
+
+
+class MaxPool(_Pool):
+    """Maximum over windows of the spatial axes of a channels-last map.
+
+    Arguments and shapes as :class:`SumPool`. For each channel::
+
+        y[b, i, j, c] = max_{p < kh, q < kw} xpad[b, i*sh + p, j*sw + q, c]
+
+    where ``xpad`` is ``x`` padded with ``-inf`` (the lowest integer for integer
+    inputs) by ``padding``, so padding never wins (PyTorch's ``MaxPool2d``,
+    ``flax.nnx.max_pool``). Each padding amount must be smaller than the window
+    along its axis, so that every window holds at least one element of ``x``.
+
+    Gradient: that of ``jax.lax.reduce_window`` with ``jax.lax.max``: each
+    output passes its whole cotangent to one element of its window, the maximal
+    one; on ties (e.g. several spikes in one window) to the *first* maximal
+    element in row-major window order (lowest row, then lowest column), as XLA's
+    select-and-scatter with ``>=`` picks it (measured on CPU and pinned by
+    ``tests/test_layers.py``, which runs on whatever backend JAX uses). An
+    element that is the chosen maximum of several overlapping windows receives
+    the sum of their cotangents.
+
+    NIR has no max-pooling node: :func:`snnx.nir.to_nir` refuses this layer
+    (use ``SumPool``/``AvgPool`` in models meant for export).
+
+    Example:
+        >>> pool = MaxPool(2)
+        >>> pool(jnp.arange(16.0).reshape(1, 4, 4, 1))[0, :, :, 0]
+        Array([[ 5.,  7.],
+               [13., 15.]], dtype=float32)
+    """
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = jnp.asarray(x)
+        lead, window, strides, pads = self._geometry(x)
+        for axis, ((lo, hi), w) in enumerate(zip(pads, window, strict=True)):
+            if max(lo, hi) >= w:
+                raise ValueError(
+                    f"`padding` must be smaller than the window ({w}) on spatial axis {axis} of a "
+                    f"MaxPool, or a window would hold padding only, got (low, high) = ({lo}, {hi})"
+                )
+        if jnp.issubdtype(x.dtype, jnp.inexact):
+            lowest = -np.inf
+        else:
+            lowest = False if x.dtype == jnp.bool_ else jnp.iinfo(x.dtype).min
+        return jax.lax.reduce_window(
+            x,
+            np.asarray(lowest, x.dtype),  # a concrete identity of max selects reduce_window_max
+            jax.lax.max,
+            window_dimensions=(1,) * lead + window + (1,),
+            window_strides=(1,) * lead + strides + (1,),
+            padding=((0, 0),) * lead + pads + ((0, 0),),
+        )

@@ -1,7 +1,7 @@
 """The one place where ``dt`` meets the maths: per-step decays <-> NIR time constants.
 
 NIR describes neurons by ODEs such as ``tau dv/dt = v_leak - v + r x``. snnx
-steps them with forward Euler at step ``dt`` (see docs/nir.md), which gives
+steps them with forward Euler at step ``dt`` (see docs/nir-semantics.md), which gives
 
     v[t] = beta v[t-1] + (1 - beta) v_leak + (r dt / tau) x[t],  beta = 1 - dt / tau.
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import nir
 import numpy as np
+from flax import nnx
 
 from snnx._checks import ShapeError
 from snnx.engine import Graph, Sequential
@@ -27,12 +28,31 @@ __all__ = ["exportable_types", "refused_types", "to_nir"]
 
 
 def exportable_types() -> tuple[type, ...]:
-    """The layer types :func:`to_nir` can write (besides ``Sequential`` and ``Graph``)."""
+    """The layer types :func:`to_nir` can write (besides ``Sequential`` and ``Graph``).
+
+    Exact types: a subclass is not exportable as its parent (it may change the
+    maths). The tuple also holds the layout helpers that :func:`from_nir` puts
+    into the models it builds, so that such models can be written back.
+
+    Example:
+        >>> nnx.Linear in exportable_types()
+        True
+    """
     return tuple(EXPORTERS)
 
 
 def refused_types() -> dict[type, str]:
-    """Layer types :func:`to_nir` refuses on purpose, with the reason it gives."""
+    """Layer types :func:`to_nir` refuses on purpose, with the reason it gives.
+
+    Returns:
+        A new dict ``{type: reason}``; the reason is the text of the
+        :class:`~snnx.nir.NIRError` that ``to_nir`` raises for that type.
+
+    Example:
+        >>> from snnx.layers import MaxPool
+        >>> "max-pooling" in refused_types()[MaxPool]
+        True
+    """
     return dict(REFUSED)
 
 
@@ -72,12 +92,57 @@ def _names(value) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-def _export_layer(layer, name: str, shape: Shape, ctx: Context) -> Fragment | None:
-    """One layer (or a nested container) as a fragment of NIR nodes; ``None``: no node (identity)."""
+def _supported_in_words() -> str:
+    """The exportable types as a user writes them (from_nir's internal helpers left out)."""
+    groups: dict[str, list[str]] = {"flax": [], "snnx.layers": [], "snnx.neurons": []}
+    for kind in EXPORTERS:
+        module = kind.__module__
+        if module.startswith("flax"):
+            groups["flax"].append(f"nnx.{kind.__name__}")
+        elif module.startswith("snnx.layers"):
+            groups["snnx.layers"].append(kind.__name__)
+        elif module.startswith("snnx.neurons"):
+            groups["snnx.neurons"].append(kind.__name__)
+    return (
+        f"{', '.join(groups['flax'])}; the layers {', '.join(sorted(groups['snnx.layers']))}; "
+        f"the neurons {', '.join(sorted(groups['snnx.neurons']))}; and Sequential and Graph "
+        "containers of these"
+    )
+
+
+def _unknown(layer, name: str, where: str) -> NIRError:
+    """The error for a layer that is neither exportable nor a documented refusal."""
+    kind = type(layer)
+    at = f"layer {name!r} ({where})" if where else f"layer {name!r}"
+    if not isinstance(layer, nnx.Module) and callable(layer) and hasattr(layer, "__name__"):
+        what = (
+            f"is the plain function {layer.__name__!r} (not an nnx.Module), which has no NIR "
+            "exporter: to_nir cannot see what a function computes"
+        )
+    elif not isinstance(layer, nnx.Module):
+        what = f"is a {kind.__name__} object (not an nnx.Module), which has no NIR exporter"
+    else:
+        parent = next((t.__name__ for t in EXPORTERS if isinstance(layer, t)), None)
+        what = f"is a {kind.__name__} ({kind.__module__}.{kind.__qualname__}), which has no NIR exporter"
+        if parent is not None:
+            what += f" (a subclass of {parent} may change its maths, so it is not written as one)"
+    return NIRError(
+        f"{at} {what}, so the model cannot be written (a layer is never skipped). to_nir writes "
+        f"{_supported_in_words()}.",
+        node=name,
+    )
+
+
+def _export_layer(layer, name: str, shape: Shape, ctx: Context, where: str = "") -> Fragment | None:
+    """One layer (or a nested container) as a fragment of NIR nodes; ``None``: no node (identity).
+
+    ``where`` says where the layer sits (its index in a Sequential) for error messages.
+    """
     if isinstance(layer, Sequential):
         frag = None
         for i, child in enumerate(layer.layers):
-            part = _export_layer(child, f"{name}_{i}", shape, ctx)
+            within = "the Sequential" if name == "layer" else f"the Sequential {name!r}"
+            part = _export_layer(child, f"{name}_{i}", shape, ctx, f"index {i} in {within}")
             if part is not None:
                 frag = part if frag is None else chain(frag, part)
                 shape = part.shape
@@ -92,15 +157,9 @@ def _export_layer(layer, name: str, shape: Shape, ctx: Context) -> Fragment | No
     if kind in EXPORTERS:
         return EXPORTERS[kind](layer, name, tuple(shape), ctx)
     if kind in REFUSED:
-        raise NIRError(
-            f"layer {name!r} ({kind.__name__}) cannot be exported to NIR: {REFUSED[kind]}", node=name
-        )
-    known = ", ".join(sorted(t.__name__ for t in EXPORTERS))
-    raise NIRError(
-        f"layer {name!r} ({kind.__module__}.{kind.__qualname__}) has no NIR exporter, so it cannot be "
-        f"written (it is never skipped); exportable types: {known}, Sequential, Graph",
-        node=name,
-    )
+        at = f"{where}, {kind.__name__}" if where else kind.__name__
+        raise NIRError(f"layer {name!r} ({at}) cannot be exported to NIR: {REFUSED[kind]}", node=name)
+    raise _unknown(layer, name, where)
 
 
 def _unwrap(model):
@@ -212,7 +271,7 @@ def to_nir(model, input_shape=None, dt: float | None = None, output_shape=None) 
     """Write an snnx model as a NIR graph (channels-first, forward-Euler faithful).
 
     Every layer becomes NIR nodes whose forward-Euler reading at step ``dt``
-    (docs/nir.md) reproduces what snnx computes: ``beta`` is written as
+    (docs/nir-semantics.md) reproduces what snnx computes: ``beta`` is written as
     ``tau = dt / (1 - beta)`` with ``r = tau / dt`` (unit input gain),
     ``alpha`` as ``tau_syn = dt / (1 - alpha)`` with ``w_in = tau_syn / dt``;
     decays are clipped to [0, 1] as the neurons do, and a decay of 1 is written

@@ -242,6 +242,10 @@ REFUSED: dict[type, str] = {
         "its state is complex (u = exp(-lam + i*omega) * u + x, spiking on Re(u)); NIR neurons "
         "have real state only, so the oscillation cannot be written"
     ),
+    _layers.MaxPool: (
+        "NIR (1.0.8) has no max-pooling node; use SumPool or AvgPool (exported as NIR's "
+        "SumPool2d / AvgPool2d) in a model meant for export"
+    ),
     _layers.Deferred: (
         "it is an unbuilt placeholder; build the model with Sequential(..., input_shape=...), "
         "which replaces it with the layer its factory makes"

@@ -150,17 +150,34 @@ def _as_rule(param_sharding) -> ParamRule:
 
 
 class Placement:
-    """Where batches and training state live on ``mesh`` (see the module docstring).
+    """Where batches and training state live on a device mesh; what ``fit(..., mesh=...)`` uses.
+
+    Batches ``x`` ``(T, B, ...)`` are split along ``B`` over the mesh's ``"data"``
+    axis, targets ``y`` ``(B, ...)`` along axis 0; model and optimizer state are
+    replicated, except variables that ``param_sharding`` assigns a
+    ``PartitionSpec``. The public use is :meth:`per_device`, for a custom
+    ``forward=`` of :func:`snnx.train.fit` that should run per device as the
+    default forward does.
 
     Args:
-        mesh: a ``jax.sharding.Mesh`` with a ``"data"`` axis.
+        mesh: what ``fit`` accepts: ``"auto"`` (every device), a device count, or
+            a ``jax.sharding.Mesh`` with a ``"data"`` axis (``Explicit`` axes are
+            rebuilt as ``Auto`` over the same devices).
         param_sharding: ``None`` (replicate everything), a mapping
             ``{regex: PartitionSpec}`` searched in the ``/``-joined state path
             (``"layers/0/kernel"``; optimizer moments end in the same path), or a
             callable ``(path, value) -> PartitionSpec | None``.
+
+    Example:
+        >>> placement = Placement(jax.make_mesh((jax.device_count(),), ("data",)))
+        >>> forward = placement.per_device(lambda m, x: snnx.run(m, x)[0], model)
+        >>> fit(model, optax.adam(1e-3), loss_fn, data, mesh=placement.mesh, forward=forward)
     """
 
-    def __init__(self, mesh: Mesh, param_sharding=None):
+    def __init__(self, mesh, param_sharding=None):
+        if mesh is None:
+            raise TypeError("`mesh` must be 'auto', a device count or a jax.sharding.Mesh, got None")
+        mesh = as_mesh(mesh)
         self.mesh = mesh
         self.data_size = int(mesh.shape[DATA_AXIS])
         self.processes = jax.process_count()
