@@ -5,15 +5,18 @@ shapes, key parameters), then the edges. ``snnx nir run FILE --dt DT --input
 x.npy`` imports the graph with :func:`snnx.nir.from_nir`, runs it on the
 time-major input ``(T, B, *shape)`` (NIR layout, channels-first) and prints a
 summary; ``--out y.npz`` saves every output and, for spiking outputs, the spike
-count per sample and unit. Errors print one line (``snnx nir: error: ...``) and
-exit with status 2.
+count per sample and unit. Errors print one line (``snnx nir run: error: ...``)
+and exit with status 2. Warnings (e.g. a repaired edge name) print one line each
+on stderr (``snnx nir info: warning: ...``); library deprecation notices are dropped.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import warnings
 
 import numpy as np
 
@@ -24,9 +27,14 @@ class UsageError(Exception):
     """A bad argument or file (reported as one line, exit status 2)."""
 
 
-def _one_line_error(message: str):
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+def _one_line_error(prog: str):
+    """argparse's ``error`` for the parser ``prog`` (``snnx nir run``): one line, exit status 2."""
+
+    def error(message: str):
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    return error
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -52,7 +60,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     run.add_argument("--reset", default=None, choices=("zero", "subtract"), help="override every reset")
     run.set_defaults(func=_guard(_run))
     for parser in (p, info, run):
-        parser.error = _one_line_error  # argparse's own errors as one line too
+        parser.error = _one_line_error(parser.prog)  # argparse's own errors as one line too
     p.set_defaults(func=_missing_subcommand)
     return p
 
@@ -63,15 +71,31 @@ def _missing_subcommand(args) -> int:
 
 
 def _guard(command):
+    """Errors as one line (exit status 2); Python warnings as one line each, once, on stderr."""
+
     def wrapped(args) -> int:
         from snnx.nir import NIRError
 
-        try:
-            return command(args)
-        except (UsageError, NIRError, ValueError, TypeError, OSError) as err:
-            message = " ".join(str(err).split())  # one line
-            print(f"{PROG} {args.nir_command}: error: {message}", file=sys.stderr)
-            return 2
+        prog = f"{PROG} {args.nir_command}"
+        shown = set()
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            text = " ".join(str(message).split())
+            if text not in shown:
+                shown.add(text)
+                print(f"{prog}: warning: {text}", file=sys.stderr)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            for noise in (DeprecationWarning, PendingDeprecationWarning):  # libraries' upkeep, not the file's
+                warnings.simplefilter("ignore", noise)
+            warnings.showwarning = show
+            try:
+                return command(args)
+            except (UsageError, NIRError, ValueError, TypeError, OSError) as err:
+                message = " ".join(str(err).split())  # one line
+                print(f"{prog}: error: {message}", file=sys.stderr)
+                return 2
 
     return wrapped
 
@@ -139,10 +163,25 @@ def _describe(node) -> str:
     return " ".join(parts)
 
 
+def natural_key(name: str) -> list:
+    """Sort key comparing digit runs as numbers: ``2`` before ``10``, ``lif2`` before ``lif10``."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part]
+
+
+def _order_key(graph, name: str):
+    """Input nodes first, Output nodes last, the rest in natural order of their names."""
+    import nir
+
+    node = graph.nodes.get(name.split(".")[0])
+    rank = -1 if isinstance(node, nir.Input) else 1 if isinstance(node, nir.Output) else 0
+    return rank, natural_key(name)
+
+
 def _rows(graph, prefix: str, depth: int):
     import nir
 
-    for name, node in graph.nodes.items():
+    for name in sorted(graph.nodes, key=lambda n: _order_key(graph, n)):
+        node = graph.nodes[name]
         yield prefix + name, depth, node
         if isinstance(node, nir.NIRGraph):
             yield from _rows(node, f"{prefix}{name}.", depth + 1)
@@ -151,11 +190,12 @@ def _rows(graph, prefix: str, depth: int):
 def _edges(graph, prefix: str):
     import nir
 
-    for src, dst in graph.edges:
+    edges = sorted(graph.edges, key=lambda e: (_order_key(graph, e[0]), _order_key(graph, e[1])))
+    for src, dst in edges:
         yield f"{prefix}{src}", f"{prefix}{dst}"
-    for name, node in graph.nodes.items():
-        if isinstance(node, nir.NIRGraph):
-            yield from _edges(node, f"{prefix}{name}.")
+    for name in sorted(graph.nodes, key=lambda n: _order_key(graph, n)):
+        if isinstance(graph.nodes[name], nir.NIRGraph):
+            yield from _edges(graph.nodes[name], f"{prefix}{name}.")
 
 
 def _declared(node, key: str):

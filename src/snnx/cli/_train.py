@@ -1,10 +1,14 @@
 """``snnx train``: train a small spiking network and write a run folder.
 
-``runs/<name>/`` receives ``checkpoint/`` (orbax), ``model.nir``,
-``metrics.json``, ``curves.png`` and ``raster.png``. Argument errors print one
-line (``snnx train: error: ...``) and exit with status 2; SIGINT/SIGTERM writes a
-checkpoint, prints where, and exits with 128 + the signal number (``--resume``
-continues); a NaN/Inf loss exits with status 1, keeping the last good checkpoint.
+``runs/<name>/`` receives ``config.json`` (the options), ``checkpoint/``
+(orbax), ``model.nir``, ``metrics.json``, ``curves.png`` and ``raster.png``. A
+folder that already holds a run is refused unless ``--resume`` (same options,
+bar those in ``_runs.SAFE_TO_CHANGE``) or ``--overwrite`` (see
+:mod:`snnx.cli._runs`). Argument errors print one line (``snnx train: error:
+...``) and exit with status 2; SIGINT/SIGTERM writes a checkpoint, prints where,
+and exits with 128 + the signal number (``--resume`` continues); Ctrl-C before
+training starts prints one line and exits with 130; a NaN/Inf loss exits with
+status 1, keeping the last good checkpoint.
 """
 
 from __future__ import annotations
@@ -13,13 +17,18 @@ import argparse
 import functools
 import json
 import os
-import shutil
 import sys
 import time
 
 import numpy as np
 
-DATASETS = ("digits", "shd", "ssc")
+from snnx.cli import _runs
+
+DATASETS = ("digits", "shd", "ssc", "nmnist", "dvs_gesture")
+#: Datasets read through the optional ``tonic`` (``--data-dir`` is tonic's download folder).
+TONIC_DATASETS = ("nmnist", "dvs_gesture")
+#: Largest evaluation batch (a whole N-MNIST test set at once would not fit in memory).
+EVAL_BATCH = 1024
 NEURONS = {"lif": "LIF", "if": "IF", "cubalif": "CuBaLIF", "alif": "ALIF"}
 ENCODINGS = ("rate", "latency")
 #: Epochs between checkpoints (and after the last one); an orbax save costs ~0.2 s here.
@@ -40,7 +49,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "curves.png and raster.png to <out>/<name>/.",
     )
     p.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)} (default: digits)")
-    p.add_argument("--data-dir", default=None, help="folder with <dataset>_train.h5 and _test.h5 (shd, ssc)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="shd, ssc: folder with <dataset>_train.h5 and _test.h5; nmnist, dvs_gesture: tonic's "
+        "download folder (needs pip install 'snnx[data]')",
+    )
     p.add_argument("--epochs", default="50", help="training epochs (default: 50)")
     p.add_argument("--batch-size", default="32", help="samples per step (default: 32)")
     p.add_argument(
@@ -55,7 +69,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", default="0", help="seed of initialisation, encoding and shuffling (default: 0)")
     p.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")
     p.add_argument("--name", default=None, help="run folder name (default: the dataset name)")
-    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run folder's run (only --epochs, --data-dir, --devices may change)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in the run folder")
     p.add_argument(
         "--devices",
         default=None,
@@ -117,8 +136,12 @@ def parse_config(args: argparse.Namespace) -> dict:
         raise UsageError(f"--neuron must be one of {', '.join(NEURONS)}, got {args.neuron!r}")
     if args.encoding not in ENCODINGS:
         raise UsageError(f"--encoding must be one of {', '.join(ENCODINGS)}, got {args.encoding!r}")
+    if args.dataset in TONIC_DATASETS and not args.data_dir:
+        raise UsageError(f"--dataset {args.dataset} needs --data-dir, the folder tonic downloads it into")
     if args.dataset != "digits" and not args.data_dir:
         raise UsageError(f"--dataset {args.dataset} needs --data-dir with {args.dataset}_train.h5/_test.h5")
+    if args.resume and getattr(args, "overwrite", False):
+        raise UsageError("--resume continues the run and --overwrite replaces it: give one of them")
     name = args.name or args.dataset
     if not name or os.sep in name or name in (".", ".."):
         raise UsageError(f"--name must be a plain folder name, got {name!r}")
@@ -138,6 +161,7 @@ def parse_config(args: argparse.Namespace) -> dict:
         "out": args.out,
         "name": name,
         "resume": bool(args.resume),
+        "overwrite": bool(getattr(args, "overwrite", False)),
         "devices": _devices(getattr(args, "devices", None)),
     }
 
@@ -172,6 +196,8 @@ def _load(cfg: dict):
             return _fresh_rate_code(images, labels, cfg), len(labels), images.shape[1], test, 10
         return train, train[0].shape[1], train[0].shape[2], test, 10
     loader = getattr(datasets, cfg["dataset"])
+    if cfg["dataset"] in TONIC_DATASETS:
+        return _load_tonic(loader, cfg)
     paths = [os.path.join(cfg["data_dir"], f"{cfg['dataset']}_{part}.h5") for part in ("train", "test")]
     for path in paths:
         if not os.path.isfile(path):
@@ -182,8 +208,33 @@ def _load(cfg: dict):
     return train, train[0].shape[1], train[0].shape[2], test, classes
 
 
+def _load_tonic(loader, cfg: dict):
+    """N-MNIST / DVS Gesture as bit-packed spikes ``(ceil(T/8), N, H*W*2)`` (``fit(num_steps=T)``)."""
+    parts = []
+    for train in (True, False):
+        try:
+            x, y = loader(cfg["data_dir"], train=train, num_steps=cfg["time_steps"], pack=True)
+        except ImportError as err:  # tonic missing: the loader's message says how to install it
+            raise UsageError(f"--dataset {cfg['dataset']}: {' '.join(str(err).split())}") from None
+        except Exception as err:  # a failed download or a damaged file, raised by tonic
+            raise UsageError(
+                f"--dataset {cfg['dataset']}: tonic could not load it from --data-dir {cfg['data_dir']!r}: "
+                f"{' '.join(str(err).split())}"
+            ) from None
+        parts.append((x.reshape(x.shape[0], x.shape[1], -1), y))
+    (x_train, y_train), test = parts
+    classes = int(max(y_train.max(), test[1].max())) + 1
+    return (x_train, y_train), x_train.shape[1], x_train.shape[2], test, classes
+
+
 def build_model(cfg: dict, num_inputs: int, num_classes: int):
-    """``Linear(in -> H) -> neuron(H) -> Linear(H -> C) -> LI(C)`` readout."""
+    """``Linear(in -> H) -> neuron(H) -> Linear(H -> C) -> LI(C)`` readout.
+
+    Only the two ``Linear`` layers learn; the neurons keep their default
+    parameters (``trainable=False``). A learnt scalar ``beta`` of the hidden LIF
+    climbs to its clip at 1 on this task, and ``model.nir`` would then hold an
+    ``IF`` node instead of the ``LIF`` the README names.
+    """
     from flax import nnx
 
     from snnx import neurons
@@ -197,9 +248,9 @@ def build_model(cfg: dict, num_inputs: int, num_classes: int):
     rngs = nnx.Rngs(cfg["seed"])
     return Sequential(
         nnx.Linear(num_inputs, cfg["hidden"], rngs=rngs),
-        cls(cfg["hidden"]),
+        cls(cfg["hidden"], trainable=False),
         nnx.Linear(cfg["hidden"], num_classes, rngs=rngs),
-        readout(num_classes),
+        readout(num_classes, trainable=False),
     )
 
 
@@ -240,7 +291,14 @@ def _plot_curves(history: list[dict], path: str) -> None:
 
 
 def _plot_raster(model, x, label: int, path: str) -> int:
-    """Input and hidden spikes of one sample ``x`` of shape ``(T, *in)``; returns the prediction."""
+    """Input spikes, hidden spikes and readout membranes of one sample ``x`` of shape ``(T, *in)``.
+
+    The readout panel draws the membrane of every class over time: the predicted
+    class (highest peak, as :func:`snnx.metrics.max_membrane_accuracy` decides) in
+    vermillion with its peak marked, the true class dashed blue when it differs,
+    the others grey (Okabe-Ito colours, safe for colour-blind readers). Returns
+    the predicted class.
+    """
     import jax.numpy as jnp
     import matplotlib
 
@@ -250,11 +308,15 @@ def _plot_raster(model, x, label: int, path: str) -> int:
 
     from snnx.engine import Sequential, run
 
+    winner_colour, true_colour, other_colour = "#D55E00", "#0072B2", "#B0B0B0"
     batch = jnp.asarray(x, jnp.float32)[:, None]
     outputs, _ = run(model, batch)
     hidden, _ = run(Sequential(model[0], model[1]), batch)
-    predicted = int(jnp.argmax(jnp.max(outputs[:, 0], axis=0)))
-    fig, (ax_in, ax_hid) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    membrane = np.asarray(outputs[:, 0], np.float32).reshape(outputs.shape[0], -1)  # (T, classes)
+    predicted = int(np.argmax(membrane.max(axis=0)))
+    fig, (ax_in, ax_hid, ax_out) = plt.subplots(
+        3, 1, figsize=(7, 8.5), sharex=True, gridspec_kw={"height_ratios": (1, 1.5, 1.5)}
+    )
     for ax, spikes, what in (
         (ax_in, np.asarray(batch[:, 0]), "input"),
         (ax_hid, np.asarray(hidden[:, 0]), "hidden"),
@@ -263,7 +325,46 @@ def _plot_raster(model, x, label: int, path: str) -> int:
         t, unit = np.nonzero(spikes)
         ax.scatter(t, unit, s=4, marker="|", color="black")
         ax.set(ylabel=f"{what} unit", ylim=(-0.5, spikes.shape[1] - 0.5))
-    ax_hid.set_xlabel("time step")
+    steps = np.arange(membrane.shape[0])
+    others = [c for c in range(membrane.shape[1]) if c not in (predicted, label)]
+    for i, c in enumerate(others):
+        ax_out.plot(steps, membrane[:, c], color=other_colour, lw=1, label=None if i else "other classes")
+    gap = 0.06 * max(float(np.ptp(membrane)), 1e-6)  # each line's class at its right end, spread apart
+    tag_y = {}
+    for c in np.argsort(membrane[-1]):
+        below = max(tag_y.values(), default=-np.inf)
+        tag_y[int(c)] = max(float(membrane[-1, c]), below + gap)
+    for c, y in tag_y.items():
+        colour = winner_colour if c == predicted else true_colour if c == label else "#707070"
+        ax_out.annotate(
+            str(c), (steps[-1], y), xytext=(5, 0), textcoords="offset points", va="center", color=colour
+        )
+    if label != predicted and 0 <= label < membrane.shape[1]:
+        ax_out.plot(steps, membrane[:, label], color=true_colour, lw=2, ls="--", label=f"true class {label}")
+    ax_out.plot(
+        steps, membrane[:, predicted], color=winner_colour, lw=2.5, label=f"predicted class {predicted}"
+    )
+    peak = int(np.argmax(membrane[:, predicted]))
+    ax_out.plot(peak, membrane[peak, predicted], "o", color=winner_colour, ms=8, mec="black")
+    late = peak > steps[-1] / 2  # write the note on the side with room
+    ax_out.annotate(
+        f"peak of class {predicted}",
+        (peak, membrane[peak, predicted]),
+        xytext=(-8 if late else 8, 6),
+        textcoords="offset points",
+        ha="right" if late else "left",
+        color=winner_colour,
+        fontweight="bold",
+    )
+    ax_out.margins(y=0.18)  # room for the note and the legend
+    verdict = "correct" if predicted == label else "wrong"
+    ax_out.set(
+        xlabel="time step",
+        ylabel="membrane",
+        title=f"readout: true label {label}, predicted {predicted} ({verdict}; highest peak wins)",
+    )
+    ax_out.legend(loc="upper left", fontsize="small", frameon=False)
+    ax_out.grid(alpha=0.3)
     ax_in.set_title(f"test sample: label {label}, predicted {predicted}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -303,6 +404,15 @@ def train(cfg: dict) -> dict:
     from snnx.train import fit
 
     start = time.perf_counter()
+    run_dir = os.path.join(cfg["out"], cfg["name"])
+    ckpt_dir = os.path.join(run_dir, "checkpoint")
+    previous = []
+    if cfg["resume"]:
+        note = _runs.check_resume(run_dir, ckpt_dir, cfg)
+        if note:
+            print(note, file=sys.stderr)
+    else:
+        previous = _runs.check_fresh(run_dir, cfg.get("overwrite", False))
     train_data, train_size, num_inputs, (x_test, y_test), num_classes = _load(cfg)
     if cfg["batch_size"] > train_size:
         raise UsageError(
@@ -311,11 +421,15 @@ def train(cfg: dict) -> dict:
     num_inputs = int(num_inputs)
     mesh = _mesh(cfg)
     model = build_model(cfg, num_inputs, num_classes)
-    run_dir = os.path.join(cfg["out"], cfg["name"])
-    ckpt_dir = os.path.join(run_dir, "checkpoint")
-    if not cfg["resume"] and os.path.isdir(ckpt_dir):
-        shutil.rmtree(ckpt_dir)  # a fresh run replaces the previous run's checkpoints
+    if previous:  # only with --overwrite (check_fresh refuses otherwise)
+        _runs.replace(run_dir, previous)
+        print(
+            f"snnx train: --overwrite: replaced the previous run in {run_dir} ({', '.join(previous)})",
+            file=sys.stderr,
+        )
     os.makedirs(run_dir, exist_ok=True)
+    config_path = _runs.write_config(run_dir, cfg)
+    packed = cfg["dataset"] in TONIC_DATASETS  # bit-packed along time
     history = fit(
         model,
         optax.adamw(
@@ -327,15 +441,17 @@ def train(cfg: dict) -> dict:
         epochs=cfg["epochs"],
         batch_size=cfg["batch_size"],
         eval_data=(x_test, y_test),
-        eval_batch_size=x_test.shape[1],
+        eval_batch_size=min(x_test.shape[1], EVAL_BATCH),
         metrics={"accuracy": metrics.max_membrane_accuracy},
         checkpoint_dir=ckpt_dir,
         checkpoint_every=CHECKPOINT_EVERY,
         resume=cfg["resume"],
         seed=cfg["seed"],
         mesh=mesh,
+        num_steps=cfg["time_steps"] if packed else None,
+        steps_per_epoch=train_size // cfg["batch_size"] if callable(train_data) else None,
     )
-    paths = {"checkpoint": ckpt_dir}
+    paths = {"config": config_path, "checkpoint": ckpt_dir}
     nir_path = os.path.join(run_dir, "model.nir")
     nir_note = _write_nir(model, num_inputs, nir_path)
     if nir_note is None:
@@ -343,10 +459,11 @@ def train(cfg: dict) -> dict:
     paths["curves"] = os.path.join(run_dir, "curves.png")
     _plot_curves(history, paths["curves"])
     paths["raster"] = os.path.join(run_dir, "raster.png")
-    predicted = _plot_raster(model, x_test[:, 0], int(y_test[0]), paths["raster"])
+    sample = np.unpackbits(x_test[:, 0], axis=0, count=cfg["time_steps"]) if packed else x_test[:, 0]
+    predicted = _plot_raster(model, sample, int(y_test[0]), paths["raster"])
     paths["metrics"] = os.path.join(run_dir, "metrics.json")
     summary = {
-        "config": {k: v for k, v in cfg.items() if k != "resume"},
+        "config": {k: v for k, v in cfg.items() if k not in ("resume", "overwrite")},
         "test_accuracy": history[-1]["eval_accuracy"],
         "test_loss": history[-1]["eval_loss"],
         "train_samples": int(train_size),
@@ -368,12 +485,16 @@ def command(args: argparse.Namespace) -> int:
     try:
         cfg = parse_config(args)
         summary = train(cfg)
-    except UsageError as err:
+    except (UsageError, _runs.RunFolderError) as err:
         print(f"snnx train: error: {err}", file=sys.stderr)
         return 2
     except TrainingInterrupted as err:  # SIGINT/SIGTERM: fit wrote a checkpoint first
         print(f"snnx train: {err}", file=sys.stderr)
         return 128 + int(err.signum)
+    except KeyboardInterrupt as err:  # Ctrl-C before fit took over (imports, data loading), or twice
+        why = f"({err})" if str(err) else "before training started"
+        print(f"snnx train: interrupted {why}", file=sys.stderr)
+        return 130
     except TrainingDivergedError as err:  # NaN/Inf loss: the last good checkpoint is kept
         print(f"snnx train: error: {err}; rerun with --resume after fixing it", file=sys.stderr)
         return 1

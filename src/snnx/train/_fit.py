@@ -79,6 +79,7 @@ def fit(
     progress: bool | None = None,
     mesh=None,
     param_sharding=None,
+    steps_per_epoch: int | None = None,
 ) -> list[dict]:
     """Train ``model`` in place with ``optimizer`` on ``loss_fn``; return the history.
 
@@ -154,6 +155,9 @@ def fit(
             meanwhile; ``1``: stop right after the bad step.
         progress: ``None`` (rich progress on a terminal, one plain line per
             epoch otherwise), ``True`` (rich) or ``False`` (silent).
+        steps_per_epoch: the number of batches a callable ``train_data`` yields
+            per epoch, shown as the progress bar's total (``None``: unknown,
+            shown as ``?``); array data: computed, and must not be given.
         mesh: ``None`` (one device, as JAX places it), ``"auto"`` (every device
             of every process), a device count ``N``, or a ``jax.sharding.Mesh``
             with a ``"data"`` axis: data-parallel training (see below).
@@ -214,11 +218,18 @@ def fit(
         raise TypeError(f"`seed` must be an int, got {type(seed).__name__} {seed!r}")
     if num_steps is not None:
         num_steps = check_count("num_steps", num_steps)
+    if steps_per_epoch is not None:
+        steps_per_epoch = check_count("steps_per_epoch", steps_per_epoch)
     metric_fns = as_metrics(metrics)
     for i, cb in enumerate(callbacks):
         if not callable(cb):
             raise TypeError(f"`callbacks[{i}]` must be callable, got {type(cb).__name__}")
     train = as_data("train_data", train_data)
+    if isinstance(train, ArrayData) and steps_per_epoch is not None:
+        raise ValueError(
+            "`steps_per_epoch` is for a callable `train_data`; with arrays it follows from `batch_size`, "
+            f"got steps_per_epoch={steps_per_epoch}"
+        )
     if isinstance(train, ArrayData) and batch_size > train.size:
         raise ValueError(
             f"`batch_size` ({batch_size}) must not exceed the number of training samples ({train.size})"
@@ -269,17 +280,18 @@ def fit(
             forward = placement.per_device(forward, model)
     train_step = make_train_step(loss_fn, forward=forward, metrics=metric_fns, num_steps=num_steps)
     eval_step = make_eval_step(loss_fn, forward=forward, metrics=metric_fns, num_steps=num_steps)
-    steps_per_epoch = train.steps(batch_size, drop_remainder=True) if isinstance(train, ArrayData) else None
+    if isinstance(train, ArrayData):
+        steps_per_epoch = train.steps(batch_size, drop_remainder=True)
     bar = Progress(progress, epochs)
     guard = InterruptGuard().install()
     try:
         for epoch in range(start, epochs):
-            bar.start_epoch(epoch, steps_per_epoch)
-            t0 = time.perf_counter()
             tally, skip = Tally(metric_fns), 0
             if resumed is not None and epoch == start:  # continue inside the interrupted epoch
                 tally = Tally(metric_fns, sums=resumed["sums"], seen=resumed["seen"])
                 skip = int(resumed["step"])
+            bar.start_epoch(epoch, steps_per_epoch, completed=skip)
+            t0 = time.perf_counter()
             for step, (x, y) in enumerate(iterate(train, batch_size, epoch=epoch, seed=seed, train=True)):
                 if step < skip:
                     continue
