@@ -16,7 +16,7 @@ import _common as C
 
 # The neuron parameters that are learnt: the same set as Spyx's neurons (its LIF, RLIF and LI
 # learn ``beta``; the threshold is a constant and there is no v_leak / v_reset; its IF has no
-# parameters). snnx's default ``trainable=True`` would also learn threshold, v_leak and v_reset.
+# parameters). snnx's default (``trainable=False``) would learn none of them.
 LEARN = ("beta",)
 
 

@@ -19,7 +19,7 @@ rngs = nnx.Rngs(0)
 model = snnx.Sequential(nnx.Linear(10, 32, rngs=rngs), LIF(32), nnx.Linear(32, 2, rngs=rngs), LI(2))
 loss_fn, accuracy = losses.max_membrane_cross_entropy, {"accuracy": metrics.max_membrane_accuracy}
 history = fit(
-    model, optax.adam(2e-3), loss_fn, (x, y), epochs=5, batch_size=32, metrics=accuracy, progress=False
+    model, optax.adam(5e-3), loss_fn, (x, y), epochs=5, batch_size=32, metrics=accuracy, progress=False
 )
 for record in history:
     print(f"epoch {record['epoch']}: loss {record['loss']:.3f}  accuracy {record['accuracy']:.2f}")

@@ -1,7 +1,9 @@
 """Every fast path of ``run`` equals the plain step-by-step scan (``engine="step"``).
 
 Spikes must be identical, membranes and gradients equal to 1e-5, under
-``nnx.jit`` and ``nnx.value_and_grad``.
+``nnx.jit`` and ``nnx.value_and_grad``. The neurons are built with
+``trainable=True`` (the default freezes them) so that the gradients of every
+neuron parameter are compared too.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ def _ff(reset="zero"):
     r = nnx.Rngs(0)
     return Sequential(
         nnx.Linear(12, 16, rngs=r, kernel_init=nnx.initializers.normal(1.0)),
-        LIF(16, 0.9, reset=reset),
+        LIF(16, 0.9, reset=reset, trainable=True),
         nnx.Linear(16, 5, rngs=r),
-        LI(5, 0.8),
+        LI(5, 0.8, trainable=True),
     )
 
 
@@ -39,9 +41,9 @@ def _rec():
     r = nnx.Rngs(1)
     return Sequential(
         nnx.Linear(12, 16, rngs=r, kernel_init=nnx.initializers.normal(1.0)),
-        RLIF(16, 0.9, rngs=r),
+        RLIF(16, 0.9, rngs=r, trainable=True),
         nnx.Linear(16, 5, rngs=r),
-        LI(5),
+        LI(5, trainable=True),
     )
 
 
@@ -49,15 +51,19 @@ def _conv(pool=True):
     r = nnx.Rngs(2)
     layers = [
         nnx.Conv(2, 4, (3, 3), strides=2, padding="SAME", rngs=r, kernel_init=nnx.initializers.normal(1.0)),
-        IF((5, 5, 4)),
+        IF((5, 5, 4), trainable=True),
     ]
     if pool:
-        layers += [SumPool((2, 2)), nnx.Conv(4, 4, (3, 3), padding="SAME", rngs=r), IF((2, 2, 4))]
+        layers += [
+            SumPool((2, 2)),
+            nnx.Conv(4, 4, (3, 3), padding="SAME", rngs=r),
+            IF((2, 2, 4), trainable=True),
+        ]
         flat = 16
     else:
-        layers += [nnx.Conv(4, 4, (3, 3), padding="SAME", rngs=r), IF((5, 5, 4))]
+        layers += [nnx.Conv(4, 4, (3, 3), padding="SAME", rngs=r), IF((5, 5, 4), trainable=True)]
         flat = 100
-    layers += [Flatten(), nnx.Linear(flat, 5, rngs=r), LIF(5)]
+    layers += [Flatten(), nnx.Linear(flat, 5, rngs=r), LIF(5, trainable=True)]
     return Sequential(*layers)
 
 
@@ -65,9 +71,9 @@ def _psu():
     r = nnx.Rngs(3)
     return Sequential(
         nnx.Linear(12, 16, rngs=r, kernel_init=nnx.initializers.normal(1.0)),
-        PSU_LIF(16, 0.9),
+        PSU_LIF(16, 0.9, trainable=True),
         nnx.Linear(16, 5, rngs=r),
-        LI(5),
+        LI(5, trainable=True),
     )
 
 

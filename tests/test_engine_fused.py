@@ -2,7 +2,8 @@
 
 Spikes must be identical; outputs, states and the gradients of the input, the
 initial state and every parameter (beta clipped at 1, reset modes,
-``detach_reset``, recurrent weights) equal to 1e-5.
+``detach_reset``, recurrent weights) equal to 1e-5. Neurons are built with
+``trainable=True`` (the default freezes them) wherever parameter gradients are checked.
 """
 
 from __future__ import annotations
@@ -20,21 +21,24 @@ from snnx.neurons import ALIF, IF, LI, LIF, RIF, RLIF
 T, B, N = 12, 3, 8
 
 NEURONS = {
-    "lif": lambda: LIF(N, 0.9),
-    "lif_beta1_nodetach": lambda: LIF(N, 1.0, reset="zero", detach_reset=False, v_reset=0.2, v_leak=0.1),
-    "lif_subtract_nodetach": lambda: LIF(N, 0.9, reset="subtract", detach_reset=False),
+    "lif": lambda: LIF(N, 0.9, trainable=True),
+    "lif_beta1_nodetach": lambda: LIF(
+        N, 1.0, reset="zero", detach_reset=False, v_reset=0.2, v_leak=0.1, trainable=True
+    ),
+    "lif_subtract_nodetach": lambda: LIF(N, 0.9, reset="subtract", detach_reset=False, trainable=True),
     "lif_none_perunit": lambda: LIF(
-        N, jnp.linspace(0.5, 1.0, N), threshold=jnp.linspace(0.5, 1.5, N), reset="none"
+        N, jnp.linspace(0.5, 1.0, N), threshold=jnp.linspace(0.5, 1.5, N), reset="none", trainable=True
     ),
+    "lif_frozen": lambda: LIF(N, 0.9, threshold=0.8),  # the default: every parameter a Const
     "lif_arctan": lambda: LIF(N, 0.8, surrogate=surrogate.arctan(), trainable=("beta",)),
-    "li": lambda: LI(N, 0.8, v_leak=0.1),
-    "if_subtract": lambda: IF(N, reset="subtract"),
-    "if_zero_nodetach": lambda: IF(N, v_reset=-0.1, detach_reset=False),
-    "rlif": lambda: RLIF(N, 0.9, rngs=nnx.Rngs(0)),
+    "li": lambda: LI(N, 0.8, v_leak=0.1, trainable=True),
+    "if_subtract": lambda: IF(N, reset="subtract", trainable=True),
+    "if_zero_nodetach": lambda: IF(N, v_reset=-0.1, detach_reset=False, trainable=True),
+    "rlif": lambda: RLIF(N, 0.9, rngs=nnx.Rngs(0), trainable=True),
     "rlif_bias_subtract": lambda: RLIF(
-        N, 0.9, rngs=nnx.Rngs(1), use_bias=True, reset="subtract", detach_reset=False
+        N, 0.9, rngs=nnx.Rngs(1), use_bias=True, reset="subtract", detach_reset=False, trainable=True
     ),
-    "rif_bias": lambda: RIF(N, rngs=nnx.Rngs(2), use_bias=True, v_reset=0.1),
+    "rif_bias": lambda: RIF(N, rngs=nnx.Rngs(2), use_bias=True, v_reset=0.1, trainable=True),
 }
 
 
@@ -109,7 +113,7 @@ def test_plan_says_why_a_neuron_is_not_fused():
 def test_other_dtypes_keep_the_fused_path_and_equal_the_step_engine(x_dtype, param_dtype, state_dtype, cast):
     """Not only float32: the kernel computes in the dtype the step promotes to, with identical spikes."""
     x = (jax.random.normal(jax.random.key(4), (T, B, N)) * 2).astype(x_dtype)
-    lif = LIF(N, 0.9, threshold=0.7)
+    lif = LIF(N, 0.9, threshold=0.7, trainable=True)
     for name in ("beta", "threshold", "v_leak", "v_reset"):
         getattr(lif, name).set_value(getattr(lif, name)[...].astype(param_dtype))
     s0 = jax.tree.map(lambda a: a.astype(state_dtype), lif.init_state(B))
@@ -150,7 +154,7 @@ def test_beta_clipped_gradient_matches_jnp_clip():
     for value in (1.2, -0.1, 1.0, 0.0):
 
         def make(v=value):
-            lif = LIF(N, 0.5)
+            lif = LIF(N, 0.5, trainable=True)
             lif.beta[...] = jnp.asarray(v, jnp.float32)
             return lif
 
@@ -167,7 +171,7 @@ def test_training_step_through_run_matches_step_engine():
         nnx.Linear(6, N, rngs=r, kernel_init=nnx.initializers.normal(1.0)),
         RLIF(N, 0.9, rngs=r, trainable=("beta",)),
         nnx.Linear(N, 4, rngs=r),
-        LI(4, 0.8),
+        LI(4, 0.8, trainable=True),
     )
     x = (jax.random.uniform(jax.random.key(3), (T, B, 6)) < 0.3).astype(jnp.float32)
 
@@ -189,9 +193,9 @@ def test_bias_into_neuron_equals_step_engine(bias_into_neuron):
         nnx.Linear(
             6, N, rngs=r, kernel_init=nnx.initializers.normal(1.0), bias_init=nnx.initializers.normal(0.5)
         ),
-        LIF(N, 0.9),
+        LIF(N, 0.9, trainable=True),
         nnx.Linear(N, 4, rngs=r, bias_init=nnx.initializers.normal(0.5)),
-        LI(4, 0.8),
+        LI(4, 0.8, trainable=True),
     )
     x = (jax.random.uniform(jax.random.key(5), (T, B, 6)) < 0.3).astype(jnp.float32)
 
@@ -227,7 +231,7 @@ def _readout_model(name, out_bias: bool, n_out: int = 4):
         ),
         NEURONS[name](),
         nnx.Linear(N, n_out, rngs=r, use_bias=out_bias, bias_init=normal(0.3)),
-        LI(n_out, 0.8),
+        LI(n_out, 0.8, trainable=True),
     )
 
 

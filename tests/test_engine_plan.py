@@ -222,3 +222,37 @@ def test_recurrent_fused_training_step_equals_the_step_engine_in_bfloat16():
     y, _ = run(layer, x)
     assert float(y_ref.sum()) > 0
     np.testing.assert_array_equal(np.asarray(y), np.asarray(y_ref))
+
+
+# --------------------------------------------------------------------------- the user's shape mistakes
+
+
+def test_a_neuron_of_the_wrong_shape_after_a_conv_names_both_shapes():
+    model = Sequential(nnx.Conv(2, 4, (3, 3), rngs=nnx.Rngs(0)), LIF(8))
+    expected = r"layer 1 \(LIF\).*`x` must have shape \(\*batch, 8\), got \(2, 6, 6, 4\)"
+    with pytest.raises(snnx.ShapeError, match=expected):
+        run(model, jnp.ones((5, 2, 6, 6, 2)))
+
+
+@pytest.mark.parametrize("engine", ["step", "layer"])
+def test_a_forgotten_batch_axis_is_an_error_not_a_broadcast(engine):
+    """(T, N) into LIF(N) used to broadcast against the (B=N, N) state and return (T, N, N)."""
+    model = Sequential(LIF(8), nnx.Linear(8, 3, rngs=nnx.Rngs(0)))
+    with pytest.raises(snnx.ShapeError, match=r"layer 0 \(LIF\).*must have the shape of the state \(8, 8\)"
+                       r".*got \(8,\)(.|\n)*read as T=5 steps, B=8 samples, per-sample shape \(\)"):
+        run(model, jnp.ones((5, 8)), engine=engine)
+
+
+def test_a_forgotten_time_axis_says_how_x_was_read():
+    model = Sequential(nnx.Linear(8, 3, rngs=nnx.Rngs(0)), LIF(3))
+    expected = r"layer 0 \(Linear\)(.|\n)*`x` of shape \(4, 8\) was read as T=4"
+    with pytest.raises(snnx.ShapeError, match=expected):
+        run(model, jnp.ones((4, 8)))
+
+
+def test_channels_last_data_into_an_imported_channels_first_model_says_what_to_do(nir_refs):
+    model = snnx.nir.from_nir(nir_refs / "graphs" / "scnn_mnist.nir", dt=1e-4)
+    with pytest.raises(snnx.ShapeError, match=r"layer 1 \(Conv\)(.|\n)*import it with channels_last=True"):
+        run(model, jnp.ones((2, 1, 34, 34, 2)))  # (T, B, H, W, C) but the model takes (T, B, C, H, W)
+    y, _ = run(model, jnp.ones((2, 1, 2, 34, 34)))
+    assert y.shape[:2] == (2, 1)

@@ -23,11 +23,15 @@ def x():
 
 
 def make_psu():
-    return PSU_LIF(4, beta=jnp.array([0.0, 0.5, 0.9, 1.0]), threshold=jnp.array([0.5, 1.0, 1.5, 2.0]))
+    return PSU_LIF(
+        4, beta=jnp.array([0.0, 0.5, 0.9, 1.0]), threshold=jnp.array([0.5, 1.0, 1.5, 2.0]), trainable=True
+    )
 
 
 def make_rf():
-    return ResonateFire(4, lam=jnp.array([0.0, 0.05, 0.2, 1.0]), omega=jnp.array([0.3, -1.0, 2.0, 0.0]))
+    return ResonateFire(
+        4, lam=jnp.array([0.0, 0.05, 0.2, 1.0]), omega=jnp.array([0.3, -1.0, 2.0, 0.0]), trainable=True
+    )
 
 
 def test_linear_recurrence_matches_loop():

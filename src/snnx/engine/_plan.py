@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from snnx._checks import ShapeError
 from snnx.engine._options import Options
 from snnx.engine._rules import (
     bias_blocker,
@@ -145,14 +146,32 @@ def make_plan(
     common = {"model": describe(model), "input": where, "backend": backend, "options": options,
               "given": given, "remat": options.remat}
     if why_not is not None:
-        steps = () if multi_input else _step_major_steps(model, xs, state)
+        try:
+            steps = () if multi_input else _step_major_steps(model, xs, state)
+        except ShapeError as err:
+            raise ShapeError(f"{err}{_input_hint(model, xs)}") from err
         why = f"step-major: {why_not}"
         time = "one scan of the whole model per step" + (" (each step recomputed)" if options.remat else "")
         return Plan(engine="step", engine_why=why, chunk_steps=T, chunk_why=time, steps=steps, **common)
     Tc, chunk_why = chunking(T, B, options)
-    steps = _layer_major_steps(model, xs, state, options, Tc, T, return_states, zero_state)
+    try:
+        steps = _layer_major_steps(model, xs, state, options, Tc, T, return_states, zero_state)
+    except ShapeError as err:
+        raise ShapeError(f"{err}{_input_hint(model, xs)}") from err
     why = "layer-major: every layer runs over the whole sequence in turn (same values as step-major)"
     return Plan(engine="layer", engine_why=why, chunk_steps=Tc, chunk_why=chunk_why, steps=steps, **common)
+
+
+def _input_hint(model, xs) -> str:
+    """How ``run`` read ``x``, and the model's own hint about its input layout, for a shape error."""
+    T, B, rest = xs.shape[0], xs.shape[1], tuple(xs.shape[2:])
+    hint = (
+        f"\n  `x` of shape {tuple(xs.shape)} was read as T={T} steps, B={B} samples, per-sample shape "
+        f"{rest}: run takes time-major x (T, B, *features), or (B, T, *features) with time_axis=1"
+    )
+    first = next(iter(leaves(model)))[1]
+    extra = getattr(first, "input_hint", None)
+    return hint + (f"\n  {extra}" if isinstance(extra, str) else "")
 
 
 def _step_major_steps(model, xs, state) -> tuple[Step, ...]:

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from snnx._params import Const
 from snnx.engine import _layerwise, _rules
 from snnx.engine._options import ENGINES, Options
 from snnx.engine._plan import Plan, make_plan
@@ -227,8 +228,11 @@ def _check_features(model, x) -> None:
 
 def _run_step_major(model, x, state, stateful, return_states, remat, unroll):
     """The reference: one ``jax.lax.scan`` of the whole model per time step."""
+    # Parameters, learnt or frozen, are closed over; only the mutable rest (RNG counters, batch
+    # statistics) is carried and written back (writing a frozen one back would fail under jax.jvp).
+    fixed = (nnx.Param, Const)
     if isinstance(model, nnx.Module):
-        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        graphdef, params, rest = nnx.split(model, fixed, ...)
     else:
         graphdef = params = rest = None
 
@@ -240,7 +244,7 @@ def _run_step_major(model, x, state, stateful, return_states, remat, unroll):
         else:
             y = m(x_t)
         if graphdef is not None:
-            _, _, rest_t = nnx.split(m, nnx.Param, ...)
+            _, _, rest_t = nnx.split(m, fixed, ...)
         return (rest_t, s), ((y, s) if return_states else y)
 
     if remat:

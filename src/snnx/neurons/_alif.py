@@ -43,8 +43,9 @@ class ALIF(Neuron):
         adaptation: threshold increase per unit of ``a``; scalar or per-unit.
         reset: ``"zero"`` (to 0), ``"subtract"`` (the adapted threshold) or ``"none"``.
         surrogate: spike function (name or :class:`snnx.surrogate.Surrogate`).
-        trainable: ``True`` (all of ``beta``, ``gamma``, ``threshold``,
-            ``adaptation`` learnable), ``False`` or the names to learn.
+        trainable: ``False`` (default: all frozen), ``True`` (all of
+            ``beta``, ``gamma``, ``threshold``, ``adaptation`` learnt) or the
+            names to learn.
         detach_reset: stop the gradient through the reset term.
 
     Example:
@@ -70,7 +71,7 @@ class ALIF(Neuron):
         *,
         reset: str = "zero",
         surrogate: str | _surrogate.Surrogate | None = None,
-        trainable: bool | Iterable[str] = True,
+        trainable: bool | Iterable[str] = False,
         detach_reset: bool = True,
     ):
         super().__init__(shape)

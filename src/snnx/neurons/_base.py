@@ -14,7 +14,9 @@ A neuron is an ``nnx.Module`` with
 Parameters (``beta``, ``alpha``, ``threshold``, ...) are scalars or per-unit
 arrays broadcastable to ``shape``. They are ``nnx.Param`` when learnable and
 :class:`Const` when frozen, so an optimizer built with ``wrt=nnx.Param`` neither
-sees a gradient for a frozen one nor updates it. Decays are clipped to [0, 1]
+sees a gradient for a frozen one nor updates it. Every neuron freezes all of
+them by default (``trainable=False``, as snnTorch and Norse do); ``trainable=True``
+or a collection of names opts in. Decays are clipped to [0, 1]
 every step (a learnt value can drift outside), and a constant given outside
 [0, 1] is an error.
 
@@ -134,6 +136,12 @@ class Neuron(nnx.Module):
             raise ValueError(
                 f"`state` must be a dict with keys {list(self.state_names)} "
                 f"(from {type(self).__name__}.init_state), got {got}"
+            )
+        v = state[self.state_names[0]]
+        if tuple(x.shape) != tuple(jnp.shape(v)):  # e.g. a missing batch axis, broadcast silently otherwise
+            raise _checks.ShapeError(
+                f"`x` must have the shape of the state {tuple(jnp.shape(v))} (*batch, "
+                f"{', '.join(map(str, self._known_shape()))}), got {tuple(x.shape)}"
             )
         return x
 

@@ -51,8 +51,9 @@ class CuBaLIF(Neuron):
         v_reset: value after a ``"zero"`` reset.
         v_leak: resting potential the membrane decays towards (default 0).
         surrogate: spike function (name or :class:`snnx.surrogate.Surrogate`).
-        trainable: ``True`` (all of ``alpha``, ``beta``, ``threshold``,
-            ``v_leak``, ``v_reset`` learnable), ``False`` or the names to learn.
+        trainable: ``False`` (default: all frozen), ``True`` (all of
+            ``alpha``, ``beta``, ``threshold``, ``v_leak``, ``v_reset`` learnt)
+            or the names to learn.
         detach_reset: stop the gradient through the reset term.
 
     Example:
@@ -79,7 +80,7 @@ class CuBaLIF(Neuron):
         v_reset=0.0,
         v_leak=0.0,
         surrogate: str | _surrogate.Surrogate | None = None,
-        trainable: bool | Iterable[str] = True,
+        trainable: bool | Iterable[str] = False,
         detach_reset: bool = True,
     ):
         super().__init__(shape)
@@ -117,8 +118,8 @@ class CuBaLI(Neuron):
         alpha: synaptic-current decay per step in [0, 1]; scalar or per-unit.
         beta: membrane decay per step in [0, 1]; scalar or per-unit.
         v_leak: resting potential the membrane decays towards (default 0).
-        trainable: ``True`` (``alpha``, ``beta``, ``v_leak`` learnable),
-            ``False`` or the names to learn.
+        trainable: ``False`` (default: all frozen), ``True`` (``alpha``,
+            ``beta``, ``v_leak`` learnt) or the names to learn.
 
     Example:
         >>> readout = CuBaLI(10, alpha=0.8, beta=0.9)
@@ -139,7 +140,7 @@ class CuBaLI(Neuron):
         beta=0.9,
         *,
         v_leak=0.0,
-        trainable: bool | Iterable[str] = True,
+        trainable: bool | Iterable[str] = False,
     ):
         super().__init__(shape)
         learn = resolve_trainable(trainable, self.param_names)

@@ -23,8 +23,9 @@ class I(Neuron):  # noqa: E742 - the NIR primitive's name
     Args:
         shape: per-sample shape of the layer (int or tuple); ``None`` leaves it to
             :meth:`build` (``Sequential(..., input_shape=...)`` calls it).
-        trainable: accepted for uniformity with the other neurons; there is
-            nothing to learn, so only ``True``, ``False`` or ``()`` are valid.
+        trainable: accepted for uniformity with the other neurons (default
+            ``False``); there is nothing to learn, so only ``True``, ``False``
+            or ``()`` are valid.
 
     Example:
         >>> integrator = I(4)
@@ -38,7 +39,7 @@ class I(Neuron):  # noqa: E742 - the NIR primitive's name
     state_names = ("v",)
     param_names = ()
 
-    def __init__(self, shape: int | Sequence[int] | None = None, *, trainable: bool | Iterable[str] = True):
+    def __init__(self, shape: int | Sequence[int] | None = None, *, trainable: bool | Iterable[str] = False):
         super().__init__(shape)
         resolve_trainable(trainable, self.param_names)
 

@@ -33,8 +33,8 @@ class IF(LeakyNeuron):
         reset: ``"zero"`` (to ``v_reset``), ``"subtract"`` or ``"none"``.
         v_reset: value after a ``"zero"`` reset.
         surrogate: spike function (name or :class:`snnx.surrogate.Surrogate`).
-        trainable: ``True`` (``threshold`` and ``v_reset`` learnable), ``False``
-            (both frozen) or the names to learn.
+        trainable: ``False`` (default: both frozen), ``True`` (``threshold``
+            and ``v_reset`` learnt) or the names to learn.
         detach_reset: stop the gradient through the reset term.
 
     Example:
@@ -58,7 +58,7 @@ class IF(LeakyNeuron):
         reset: str = "zero",
         v_reset=0.0,
         surrogate: str | _surrogate.Surrogate | None = None,
-        trainable: bool | Iterable[str] = True,
+        trainable: bool | Iterable[str] = False,
         detach_reset: bool = True,
     ):
         super().__init__(shape)

@@ -27,8 +27,8 @@ class LI(LeakyNeuron):
             :meth:`build` (``Sequential(..., input_shape=...)`` calls it).
         beta: membrane decay per step in [0, 1]; scalar or per-unit.
         v_leak: resting potential the membrane decays towards (default 0).
-        trainable: ``True`` (``beta`` and ``v_leak`` learnable), ``False`` (both
-            frozen) or the names to learn.
+        trainable: ``False`` (default: both frozen), ``True`` (``beta`` and
+            ``v_leak`` learnt) or the names to learn.
 
     Example:
         >>> readout = LI(10, beta=0.95)
@@ -48,7 +48,7 @@ class LI(LeakyNeuron):
         beta=0.9,
         *,
         v_leak=0.0,
-        trainable: bool | Iterable[str] = True,
+        trainable: bool | Iterable[str] = False,
     ):
         super().__init__(shape)
         learn = resolve_trainable(trainable, self.param_names)

@@ -37,8 +37,10 @@ class LIF(LeakyNeuron):
         v_reset: value after a ``"zero"`` reset.
         v_leak: resting potential the membrane decays towards (default 0).
         surrogate: spike function (name or :class:`snnx.surrogate.Surrogate`).
-        trainable: ``True`` (all of ``beta``, ``threshold``, ``v_leak``,
-            ``v_reset`` learnable), ``False`` (all frozen) or the names to learn.
+        trainable: which parameters are ``nnx.Param`` (learnt): ``False``
+            (default: all frozen, as in snnTorch and Norse), ``True`` (all of
+            ``beta``, ``threshold``, ``v_leak``, ``v_reset``) or the names to
+            learn, e.g. ``("beta",)``.
         detach_reset: stop the gradient through the reset term.
 
     Example:
@@ -63,7 +65,7 @@ class LIF(LeakyNeuron):
         v_reset=0.0,
         v_leak=0.0,
         surrogate: str | _surrogate.Surrogate | None = None,
-        trainable: bool | Iterable[str] = True,
+        trainable: bool | Iterable[str] = False,
         detach_reset: bool = True,
     ):
         super().__init__(shape)

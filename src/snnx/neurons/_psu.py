@@ -71,8 +71,8 @@ class PSU_LIF(Neuron):
         beta: membrane decay per step in [0, 1]; scalar or per-unit.
         threshold: firing threshold; scalar or per-unit.
         surrogate: spike function (name or :class:`snnx.surrogate.Surrogate`).
-        trainable: ``True`` (``beta`` and ``threshold`` learnable), ``False`` or
-            the names to learn.
+        trainable: ``False`` (default: both frozen), ``True`` (``beta`` and
+            ``threshold`` learnt) or the names to learn.
 
     Example:
         >>> psu = PSU_LIF(3, beta=0.9)
@@ -94,7 +94,7 @@ class PSU_LIF(Neuron):
         threshold=1.0,
         *,
         surrogate: str | _surrogate.Surrogate | None = None,
-        trainable: bool | Iterable[str] = True,
+        trainable: bool | Iterable[str] = False,
     ):
         super().__init__(shape)
         learn = resolve_trainable(trainable, self.param_names)

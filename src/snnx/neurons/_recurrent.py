@@ -9,8 +9,8 @@ zero state.
 The default recurrent kernel is a truncated normal with standard deviation
 ``0.5 / sqrt(N)`` (``variance_scaling(0.25, "fan_in")``): small enough that a
 freshly built layer is driven by its input rather than by runaway recurrence.
-The recurrent weights are always ``nnx.Param``; ``trainable`` chooses among the
-neuron parameters only.
+The recurrent weights are always ``nnx.Param``; ``trainable`` (default ``False``)
+chooses among the neuron parameters only.
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ class RIF(LeakyNeuron):
 
     Args:
         shape: number of units ``N`` (an int).
-        threshold, reset, v_reset, surrogate, trainable, detach_reset: as :class:`snnx.neurons.IF`.
+        threshold, reset, v_reset, surrogate, detach_reset: as :class:`snnx.neurons.IF`.
+        trainable: ``False`` (default: ``threshold`` and ``v_reset`` frozen),
+            ``True`` (both learnt) or the names to learn.
         rngs: ``nnx.Rngs`` used to initialise the recurrent weights.
         use_bias: give the recurrent ``nnx.Linear`` a bias.
         kernel_init: recurrent kernel initialiser; default truncated normal,
@@ -88,7 +90,7 @@ class RIF(LeakyNeuron):
         reset: str = "zero",
         v_reset=0.0,
         surrogate: str | _surrogate.Surrogate | None = None,
-        trainable: bool | Iterable[str] = True,
+        trainable: bool | Iterable[str] = False,
         detach_reset: bool = True,
         rngs: nnx.Rngs,
         use_bias: bool = False,
@@ -127,8 +129,10 @@ class RLIF(LeakyNeuron):
 
     Args:
         shape: number of units ``N`` (an int).
-        beta, threshold, reset, v_reset, v_leak, surrogate, trainable, detach_reset:
+        beta, threshold, reset, v_reset, v_leak, surrogate, detach_reset:
             as :class:`snnx.neurons.LIF`.
+        trainable: ``False`` (default: all frozen), ``True`` (all of ``beta``,
+            ``threshold``, ``v_leak``, ``v_reset`` learnt) or the names to learn.
         rngs: ``nnx.Rngs`` used to initialise the recurrent weights.
         use_bias: give the recurrent ``nnx.Linear`` a bias.
         kernel_init: recurrent kernel initialiser; default truncated normal,
@@ -155,7 +159,7 @@ class RLIF(LeakyNeuron):
         v_reset=0.0,
         v_leak=0.0,
         surrogate: str | _surrogate.Surrogate | None = None,
-        trainable: bool | Iterable[str] = True,
+        trainable: bool | Iterable[str] = False,
         detach_reset: bool = True,
         rngs: nnx.Rngs,
         use_bias: bool = False,
@@ -198,8 +202,11 @@ class RCuBaLIF(Neuron):
 
     Args:
         shape: number of units ``N`` (an int).
-        alpha, beta, threshold, reset, v_reset, v_leak, surrogate, trainable, detach_reset:
+        alpha, beta, threshold, reset, v_reset, v_leak, surrogate, detach_reset:
             as :class:`snnx.neurons.CuBaLIF`.
+        trainable: ``False`` (default: all frozen), ``True`` (all of ``alpha``,
+            ``beta``, ``threshold``, ``v_leak``, ``v_reset`` learnt) or the
+            names to learn.
         rngs: ``nnx.Rngs`` used to initialise the recurrent weights.
         use_bias: give the recurrent ``nnx.Linear`` a bias.
         kernel_init: recurrent kernel initialiser; default truncated normal,
@@ -227,7 +234,7 @@ class RCuBaLIF(Neuron):
         v_reset=0.0,
         v_leak=0.0,
         surrogate: str | _surrogate.Surrogate | None = None,
-        trainable: bool | Iterable[str] = True,
+        trainable: bool | Iterable[str] = False,
         detach_reset: bool = True,
         rngs: nnx.Rngs,
         use_bias: bool = False,

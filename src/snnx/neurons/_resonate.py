@@ -37,8 +37,8 @@ class ResonateFire(Neuron):
         omega: rotation per step in radians, any real; scalar or per-unit.
         threshold: firing threshold on ``Re(u)``; scalar or per-unit.
         surrogate: spike function (name or :class:`snnx.surrogate.Surrogate`).
-        trainable: ``True`` (``lam``, ``omega``, ``threshold`` learnable),
-            ``False`` or the names to learn.
+        trainable: ``False`` (default: all frozen), ``True`` (``lam``,
+            ``omega``, ``threshold`` learnt) or the names to learn.
 
     Example:
         >>> rf = ResonateFire(3, lam=0.1, omega=0.5)
@@ -62,7 +62,7 @@ class ResonateFire(Neuron):
         threshold=1.0,
         *,
         surrogate: str | _surrogate.Surrogate | None = None,
-        trainable: bool | Iterable[str] = True,
+        trainable: bool | Iterable[str] = False,
     ):
         super().__init__(shape)
         learn = resolve_trainable(trainable, self.param_names)

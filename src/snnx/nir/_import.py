@@ -85,7 +85,7 @@ def from_nir(
 ) -> Sequential | Graph:
     """Build a snnx model that runs a NIR graph in discrete time with step ``dt``.
 
-    The meaning of every primitive is fixed in ``docs/nir.md``: forward Euler
+    The meaning of every primitive is fixed in ``docs/nir-semantics.md``: forward Euler
     (``beta = 1 - dt/tau``, input gain ``r dt/tau``), spike on ``v > v_threshold``
     after integrating the step's input, reset to ``v_reset`` in the same step,
     several edges into a node summed, a back edge delays by one step and carries

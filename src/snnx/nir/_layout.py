@@ -38,6 +38,12 @@ class _Move(nnx.Module):
 class ToChannelsLast(_Move):
     """``(*batch, C, *spatial) -> (*batch, *spatial, C)`` for arrays with ``rank >= 2`` per-sample axes."""
 
+    # read by snnx.run when a later layer rejects its input (the usual cause: channels-last data)
+    input_hint = (
+        "this model was imported with from_nir(..., channels_last=False): it takes NIR's channels-first "
+        "layout, x of shape (T, B, C, H, W); for (T, B, H, W, C) data import it with channels_last=True"
+    )
+
     @staticmethod
     def _axes(rank: int) -> tuple[int, int]:
         return -rank, -1
