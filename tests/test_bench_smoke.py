@@ -17,6 +17,7 @@ RUNNER = ROOT / "benchmarks" / "run.py"
 pytestmark = pytest.mark.skipif(not RUNNER.is_file(), reason="benchmarks/ is not in this checkout")
 
 
+@pytest.mark.slow
 def test_quick_run_writes_results(tmp_path):
     out = tmp_path / "bench.json"
     cmd = [sys.executable, str(RUNNER), "--quick", "--frameworks", "snnx", "--workloads", "tiny"]
@@ -61,6 +62,7 @@ def test_bench_subcommand_outside_a_checkout(monkeypatch, capsys):
     assert "benchmarks/run.py not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_event_input_variants_agree_with_the_dense_matmul(tmp_path):
     """``benchmarks/event_input.py`` checks every event-driven variant against ``X @ W`` before timing."""
     out = tmp_path / "event.json"
@@ -75,19 +77,21 @@ def test_event_input_variants_agree_with_the_dense_matmul(tmp_path):
     assert all(row[k] > 0 for row in results for k in row if k.endswith("_ms"))
 
 
+@pytest.mark.slow
 def test_profile_step_reports_time_faults_and_temporaries():
     script = str(ROOT / "benchmarks" / "profile_step.py")
     cmd = [sys.executable, script, "--workload", "tiny", "--steps", "2", "--warmup", "1", "--threads", "1"]
-    flags = [*cmd, "--json", "--set", "PROJECT_MIN_BYTES=0"]
+    flags = [*cmd, "--json", "--set", "project_min_sample_bytes=0"]
     r = subprocess.run(flags, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
-    assert out["settings"] == {"PROJECT_MIN_BYTES": 0} and out["loss_finite"]
+    assert out["settings"] == {"project_min_sample_bytes": 0} and out["loss_finite"]
     assert out["train_ms_median"] > 0 and out["minor_faults_per_step"] >= 0 and out["xla_temp_bytes"] > 0
     bad = subprocess.run([*cmd, "--set", "NO_SUCH_SWITCH=1"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "NO_SUCH_SWITCH" in bad.stderr
 
 
+@pytest.mark.slow
 def test_matmul_floor_sums_the_pieces_and_states_the_peer_targets(tmp_path, monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # main() appends to it; restored after
     results = tmp_path / "bench.json"

@@ -46,6 +46,7 @@ def train(model, epochs, ckpt=None, resume=False, seed=7):
     )
 
 
+@pytest.mark.slow  # three fits, each compiled anew
 def test_resume_is_bit_identical_to_uninterrupted(tmp_path):
     full = make_model()
     history_full = train(full, 4)

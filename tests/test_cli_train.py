@@ -41,6 +41,7 @@ def tiny_run(tmp_path_factory):
     return out / "tiny"
 
 
+@pytest.mark.slow  # trains (module fixture `tiny_run`)
 def test_writes_every_file(tiny_run, capsys):
     assert (tiny_run / "checkpoint").is_dir() and os.listdir(tiny_run / "checkpoint")
     for name in ("curves.png", "raster.png"):
@@ -51,6 +52,7 @@ def test_writes_every_file(tiny_run, capsys):
     assert summary["nir"].endswith("model.nir") and (tiny_run / "model.nir").is_file()
 
 
+@pytest.mark.slow  # trains (module fixture `tiny_run`)
 def test_nir_round_trip_gives_same_predictions(tiny_run):
     import jax.numpy as jnp
     from flax import nnx
@@ -71,18 +73,69 @@ def test_nir_round_trip_gives_same_predictions(tiny_run):
     assert isinstance(model, nnx.Module)
 
 
+@pytest.mark.slow  # trains (module fixture `tiny_run`)
 def test_resume_continues_the_run(tiny_run, capsys):
     out = str(tiny_run.parent)
     assert run_train([*TINY[:1], "3", *TINY[2:], "--out", out, "--name", "tiny", "--resume"]) == 0
     summary = json.loads((tiny_run / "metrics.json").read_text())
     assert [r["epoch"] for r in summary["history"]] == [1, 2, 3]
-    assert "test accuracy:" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "test accuracy:" in captured.out
+    epoch_lines = [line for line in captured.out.splitlines() if line.startswith("epoch ")]
+    assert epoch_lines and all(len(line) <= 80 for line in epoch_lines)
+    assert captured.err.splitlines() == [  # --epochs may change on --resume, and stderr says so
+        f"snnx train: resuming {out}/tiny with changed options (saved -> now): --epochs 2 -> 3 "
+        "(the learning-rate schedule is recomputed for the new --epochs)"
+    ]
+
+
+@pytest.mark.slow  # trains (module fixture `tiny_run`)
+def test_model_nir_holds_the_lif_the_readme_names(tiny_run):
+    """The hidden neurons keep their (frozen) beta = 0.9: exported as LIF, never IF."""
+    from snnx import nir
+
+    graph = nir.read(tiny_run / "model.nir")
+    kinds = sorted(type(node).__name__ for node in graph.nodes.values())
+    assert kinds == ["Affine", "Affine", "Input", "LI", "LIF", "Output"]
+    (lif,) = (node for node in graph.nodes.values() if type(node).__name__ == "LIF")
+    np.testing.assert_allclose(lif.tau, _train.NIR_DT / (1 - 0.9), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_raster_shows_spikes_and_the_readout_membrane(tmp_path, monkeypatch):
+    """raster.png: input and hidden spikes, then one membrane line per class with the winner marked."""
+    import matplotlib.pyplot as plt
+
+    close, kept = plt.close, []
+    monkeypatch.setattr(plt, "close", kept.append)  # keep the figures to inspect them
+    model = _train.build_model({"neuron": "lif", "hidden": 16, "seed": 0}, 64, 10)
+    x = (np.random.default_rng(0).random((6, 64)) < 0.3).astype(np.float32)
+    predicted = None
+    for i in range(2):  # label 0, then the other case of right or wrong
+        label = 0 if i == 0 else (predicted if predicted != 0 else 1)
+        path = tmp_path / f"raster{i}.png"
+        got = _train._plot_raster(model, x, label, str(path))
+        assert predicted in (None, got)
+        predicted = got
+        check_png(path)
+        fig = kept[-1]
+        assert [ax.get_ylabel() for ax in fig.axes] == ["input unit", "hidden unit", "membrane"]
+        readout = fig.axes[2]
+        assert readout.get_xlabel() == "time step"
+        assert f"true label {label}, predicted {predicted}" in readout.get_title()
+        curves = [line for line in readout.get_lines() if len(line.get_xdata()) == 6]
+        assert len(curves) == 10  # one membrane line per class
+        legend = [t.get_text() for t in readout.get_legend().get_texts()]
+        assert f"predicted class {predicted}" in legend
+        assert (f"true class {label}" in legend) == (label != predicted)
+    for fig in kept:
+        close(fig)
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--dataset", "nope"], "--dataset must be one of digits, shd, ssc, got 'nope'"),
+        (["--dataset", "nope"], "--dataset must be one of digits, shd, ssc, nmnist, dvs_gesture, got 'nope'"),
         (["--epochs", "-3"], "--epochs must be >= 1, got -3"),
         (["--epochs", "x"], "--epochs must be an integer, got 'x'"),
         (["--batch-size", "5000"], "--batch-size (5000) must not exceed the training set size (1437)"),
@@ -127,5 +180,5 @@ def test_console_entry_point_bad_dataset(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "snnx train: error: --dataset must be one of digits, shd, ssc, got 'nope'"
+        "snnx train: error: --dataset must be one of digits, shd, ssc, nmnist, dvs_gesture, got 'nope'"
     ]

@@ -189,7 +189,8 @@ def test_ctrl_c_while_starting_the_cli_is_one_line(capsys, monkeypatch):
 
 @pytest.mark.slow  # a process that imports JAX (~3 s)
 def test_sigint_right_after_start_exits_130_with_one_line(tmp_path):
-    code = "import sys; from snnx.cli import main; print('in main', flush=True); sys.exit(main(sys.argv[1:]))"
+    # through the console script's entry: its handler covers the moment before main() runs
+    code = "import sys, _snnx_entry; print('in main', flush=True); sys.exit(_snnx_entry.main())"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "train", *SMALL, "--out", str(tmp_path)],
         stdout=subprocess.PIPE,

@@ -165,6 +165,7 @@ def test_beta_clipped_gradient_matches_jnp_clip():
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_training_step_through_run_matches_step_engine():
     r = nnx.Rngs(0)
     model = Sequential(
@@ -235,7 +236,7 @@ def _readout_model(name, out_bias: bool, n_out: int = 4):
     )
 
 
-@pytest.mark.parametrize("out_bias", [True, False])
+@pytest.mark.parametrize("out_bias", [pytest.param(True, marks=pytest.mark.slow), False])
 @pytest.mark.parametrize("name", SPIKING)
 def test_projection_into_neuron_equals_step_engine(name, out_bias):
     """The Linear after a spiking neuron, applied per step inside the fused loop: same values, grads."""

@@ -156,8 +156,14 @@ def _temporaries(model, x, options) -> int:
     return compiled.memory_analysis().temp_size_in_bytes
 
 
-@pytest.mark.parametrize("base", [Options(engine="step"), Options(fused=False), Options()],
-                         ids=["step", "layer", "fused"])
+@pytest.mark.parametrize(
+    "base",
+    [
+        pytest.param(Options(engine="step"), id="step", marks=pytest.mark.slow),
+        pytest.param(Options(fused=False), id="layer"),
+        pytest.param(Options(), id="fused", marks=pytest.mark.slow),
+    ],
+)
 def test_remat_cuts_the_temporaries_of_a_training_step_on_every_engine(base):
     r = nnx.Rngs(0)
     model = Sequential(
@@ -182,8 +188,11 @@ def test_remat_cuts_the_temporaries_of_a_training_step_on_every_engine(base):
 
 @pytest.mark.parametrize(
     ("options", "modes"),
-    [(Options(engine="step"), ["fwd", "rev"]), (Options(fused=False), ["fwd", "rev"]), (Options(), ["rev"])],
-    ids=["step", "layer", "fused"],
+    [
+        pytest.param(Options(engine="step"), ["fwd", "rev"], id="step", marks=pytest.mark.slow),
+        pytest.param(Options(fused=False), ["fwd", "rev"], id="layer"),
+        pytest.param(Options(), ["rev"], id="fused"),
+    ],
 )
 def test_check_grads_on_the_non_spiking_path(options, modes):
     """Linear -> LI -> Linear -> LI is smooth: numerical and automatic derivatives agree.
@@ -250,6 +259,7 @@ def test_a_forgotten_time_axis_says_how_x_was_read():
         run(model, jnp.ones((4, 8)))
 
 
+@pytest.mark.slow  # imports and compiles a conv network (~10 s)
 def test_channels_last_data_into_an_imported_channels_first_model_says_what_to_do(nir_refs):
     model = snnx.nir.from_nir(nir_refs / "graphs" / "scnn_mnist.nir", dt=1e-4)
     with pytest.raises(snnx.ShapeError, match=r"layer 1 \(Conv\)(.|\n)*import it with channels_last=True"):

@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs the example: one process, then two real processes
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "05_multihost.py"
 
 

@@ -176,6 +176,7 @@ def test_delay_scale_threshold_match_nir_euler():
     np.testing.assert_allclose(graph.nodes["layer_1"].delay, steps * DT, rtol=1e-6)
 
 
+@pytest.mark.slow  # the conv export stays in the quick tier through test_conv1d_matches_nir_euler
 def test_conv2d_stack_matches_nir_euler():
     # 'SAME' with dilation, explicit pairs, groups, stride; per-channel LIF parameters on a map;
     # pools with SAME; Flatten in (C, H, W) order; a dense LI readout.

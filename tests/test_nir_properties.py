@@ -11,17 +11,18 @@ spikes. ``derandomize=True`` makes every run draw the same examples.
 from __future__ import annotations
 
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import jax.numpy as jnp
 import nir
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import snnx
+from hang_guard import no_hang
 from nir_euler import EulerGraph
 from snnx.nir import NIRError, from_nir, read, to_nir, write
 
@@ -256,6 +257,7 @@ def _run(model, x):
     return np.asarray(snnx.run(model, jnp.asarray(x))[0])
 
 
+@pytest.mark.slow  # 12 graphs, each compiled 3 times
 @SETTINGS
 @given(case=nir_graphs(), seed=st.integers(0, 3))
 def test_random_graphs_run_as_nir_euler_and_round_trip(case, seed):
@@ -373,27 +375,26 @@ def corrupted_graphs(draw):
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), what
 
 
-def _import_or_error(source, limit_s=1.0):
-    """from_nir within ``limit_s``: a model, or None after a NIRError; anything else propagates."""
-    t0 = time.perf_counter()
+def _quiet_import(source):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return from_nir(source, dt=DT)
+
+
+def _import_or_error(source):
+    """from_nir (a hang fails, no timing): a model, or None after a NIRError; anything else propagates."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = from_nir(source, dt=DT)
+        return no_hang(_quiet_import, source)
     except NIRError as err:
-        assert str(err), "a NIRError must say what is wrong"
-        model = None
-    elapsed = time.perf_counter() - t0
-    assert elapsed < limit_s, f"import took {elapsed:.2f} s"
-    return model
+        assert len(str(err)) > 20 and "Traceback" not in str(err), "a NIRError must say what is wrong"
+        return None
 
 
 @SETTINGS
 @given(case=corrupted_graphs())
 def test_corrupted_graphs_import_correctly_or_raise_nir_error(case):
     graph, what = case
-    _import_or_error(graph, limit_s=20.0)  # the first import may compile parameter initialisers
-    model = _import_or_error(graph)  # the import itself: within a second
+    model = _import_or_error(graph)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.nir"
         try:

@@ -66,6 +66,7 @@ def test_issue_example_builds_and_runs():
     assert bool(jnp.all(jnp.isfinite(y)))
 
 
+@pytest.mark.slow
 def test_inferred_model_equals_the_explicit_one():
     inferred, explicit = _issue_model(), _explicit_model()
     assert [getattr(layer, "shape", None) for layer in inferred.layers] == [
@@ -93,6 +94,7 @@ def test_issue_example_exports_to_nir():
     assert sorted(again.nodes) == sorted(graph.nodes)
 
 
+@pytest.mark.slow
 def test_hand_computed_shapes_through_a_deeper_stack():
     r = nnx.Rngs(0)
     model = snnx.Sequential(

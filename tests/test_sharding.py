@@ -43,19 +43,23 @@ def report() -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
 def test_four_devices_are_simulated(report):
     assert report["device_count"] == 4
 
 
+@pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
 def test_three_steps_on_four_devices_equal_one_device(report):
     assert report["param_diff_4"] <= 1e-5
     assert report["loss_diff_4"] <= 1e-5
 
 
+@pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
 def test_parameters_stay_replicated_on_every_device(report):
     assert report["param_replicated"]
 
 
+@pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
 def test_batch_is_split_along_batch_axis_inside_the_step(report):
     # time-major (T, B, D): axis 1 is sharded, each device holds B / 4 samples of every step
     # (seen by a custom forward, which XLA partitions as it is)
@@ -64,16 +68,19 @@ def test_batch_is_split_along_batch_axis_inside_the_step(report):
     assert report["batch_shard_shape"] == [t, b // 4, d]
 
 
+@pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
 def test_indivisible_batch_size_is_a_clear_error(report):
     assert "`batch_size` (6) must be divisible by the 4 data-parallel devices" in report["indivisible_error"]
     assert "does not split over the 4 data-parallel devices" in report["indivisible_callable_error"]
 
 
+@pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
 def test_param_sharding_rule_on_a_data_model_mesh(report):
     assert report["kernel_spec_2x2"] == "P(None, 'model')"
     assert report["param_diff_2x2"] <= 1e-5
 
 
+@pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
 def test_default_forward_runs_per_device_on_its_quarter(report):
     # run() inside the step sees the local block (T, B / 4, D); an Explicit-axis mesh works as well
     t, b, d = report["global_batch_shape"]
@@ -81,16 +88,19 @@ def test_default_forward_runs_per_device_on_its_quarter(report):
     assert report["param_diff_default_4"] <= 1e-5
 
 
+@pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
 def test_compiled_step_reduces_gradients_without_gathering_the_batch(report):
     assert report["hlo_all_gather"] == 0
     assert report["hlo_all_reduce"] >= 1
 
 
+@pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
 def test_eval_remainder_batch_gives_the_same_loss(report):
     # 10 eval samples in batches of 8: the last 2 do not split over 4 devices and run replicated
     assert report["eval_loss_diff"] <= 1e-6
 
 
+@pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
 def test_cli_devices_trains_on_four(report):
     assert report["cli_status"] == 0
     assert report["cli_config_devices"] == 4

@@ -195,7 +195,7 @@ def _param_grads(grad, spike: surrogate.Surrogate, engine: str | None):
 
 
 @pytest.mark.parametrize("engine", ["step", None])
-@pytest.mark.parametrize("jit", [True, False])
+@pytest.mark.parametrize("jit", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_custom_surrogates_with_different_fns_give_their_own_gradients(engine, jit):
     # Two custom surrogates in one process, through one gradient function (under
     # nnx.jit its compiled code is keyed on the model's static attributes): the steep

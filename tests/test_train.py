@@ -34,6 +34,7 @@ def tiny_model(seed=0, d=6, h=16, c=2):
 ACC = {"accuracy": metrics.max_membrane_accuracy}
 
 
+@pytest.mark.slow
 def test_fit_lowers_loss_and_beats_chance():
     x, y = toy_data()
     model = tiny_model()

@@ -76,6 +76,7 @@ def test_nan_stops_naming_the_step_keeps_the_last_checkpoint_and_resumes_exactly
     _same(_resume(tmp_path), reference)  # the bad batch fixed, training continues as if never stopped
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_fit_checkpoints_then_resume_continues_exactly(tmp_path, reference, signum):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
@@ -122,6 +123,7 @@ def test_an_interrupted_checkpoint_write_leaves_the_previous_one(tmp_path, refer
     _same(_resume(tmp_path), reference)
 
 
+@pytest.mark.slow
 def test_a_failing_save_keeps_the_previous_checkpoint(tmp_path, reference, monkeypatch):
     model, opt, loss_fn, batches = make_run()
     fit(model, opt, loss_fn, batches, epochs=1, checkpoint_dir=tmp_path, progress=False)
@@ -138,6 +140,7 @@ def test_a_failing_save_keeps_the_previous_checkpoint(tmp_path, reference, monke
     _same(_resume(tmp_path), reference)
 
 
+@pytest.mark.slow
 def test_snnx_train_checkpoints_on_sigint_and_resumes(tmp_path, monkeypatch, capsys):
     import argparse
 

@@ -48,6 +48,7 @@ def params(m) -> dict:
     return {jax.tree_util.keystr(k): np.asarray(v) for k, v in flat}
 
 
+@pytest.mark.slow
 def test_train_step_is_one_sgd_update_of_the_loss_gradient():
     x, y = data()
     m, lr = model(), 0.5
