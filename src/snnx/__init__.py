@@ -19,6 +19,7 @@ from snnx import surrogate as surrogate
 from snnx._checks import ArgumentTypeError as ArgumentTypeError
 from snnx._checks import OptionError as OptionError
 from snnx._checks import ShapeError as ShapeError
+from snnx._version import __version__ as __version__
 from snnx.engine import Graph as Graph
 from snnx.engine import Sequential as Sequential
 from snnx.engine import run as run
@@ -44,8 +45,6 @@ from snnx.neurons import I as I
 from snnx.neurons import Neuron as Neuron
 from snnx.neurons import RCuBaLIF as RCuBaLIF
 from snnx.neurons import ResonateFire as ResonateFire
-
-__version__ = "0.1.0"
 
 _LAZY = ("train", "datasets", "cli")
 

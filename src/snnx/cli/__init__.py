@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import platform
 import sys
 
-_SUBCOMMANDS = ("train", "nir", "bench")
+_SUBCOMMANDS = ("train", "nir", "bench", "info")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,10 +21,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _version_line() -> str:
+    """``snnx X (jax Y, jaxlib Z, flax W, Python V)``: the short form of ``snnx info``."""
+    from snnx import __version__
+    from snnx.cli._info import package_version
+
+    others = ", ".join(f"{name} {package_version(name)}" for name in ("jax", "jaxlib", "flax"))
+    return f"snnx {__version__} ({others}, Python {platform.python_version()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="snnx", description="Spiking neural networks on JAX/Flax NNX with NIR exchange."
     )
+    parser.add_argument("--version", action="version", version=_version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _SUBCOMMANDS:
         importlib.import_module(f"snnx.cli._{name}").add_parser(sub)
