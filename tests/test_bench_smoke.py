@@ -107,3 +107,28 @@ def test_matmul_floor_sums_the_pieces_and_states_the_peer_targets(tmp_path, monk
     assert len(pieces) == 8 and any(name.startswith("recurrent forward, 100 x") for name in pieces)
     assert out["floor_ms"] == sum(pieces.values()) and all(ms > 0 for ms in pieces.values())
     assert out["snntorch_train_ms"] == 70.0  # the median of run.py's quartiles
+
+
+@pytest.mark.slow
+def test_compare_hlo_finds_this_checkout_identical_to_itself():
+    script = str(ROOT / "benchmarks" / "compare_hlo.py")
+    cmd = [sys.executable, script, "--before", str(ROOT / "src"), "--workloads", "tiny"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("tiny: identical (")
+    bad = subprocess.run([*cmd[:2], "--before", "/nonexistent"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--before must be a src folder" in bad.stderr
+
+
+@pytest.mark.slow
+def test_compare_revisions_reports_a_ratio_per_workload(tmp_path):
+    out = tmp_path / "ab.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "compare_revisions.py"), "--before", str(ROOT / "src"),
+           "--workloads", "tiny", "--rounds", "2", "--threads", "1", "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads(out.read_text())["summary"]
+    assert {row["measure"] for row in summary} == {"train", "forward"}
+    for row in summary:
+        assert len(row["before_all"]) == len(row["after_all"]) > 0
+        assert row["ratio"] == pytest.approx(row["after_ms"] / row["before_ms"])
