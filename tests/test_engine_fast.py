@@ -114,7 +114,11 @@ def _everything(model, x, y, engine, remat=False, options=None):
     return out, states, loss, grads
 
 
-@pytest.mark.parametrize(("name", "remat"), [(n, False) for n in sorted(CASES)] + [("rec", True)])
+@pytest.mark.parametrize(
+    ("name", "remat"),
+    [pytest.param(n, False, marks=[pytest.mark.slow] if n == "conv" else []) for n in sorted(CASES)]
+    + [("rec", True)],
+)
 def test_layer_major_equals_step_scan(name, remat):
     make, shape = CASES[name]
     x, y = _bernoulli(shape, seed=1), jnp.arange(B) % 5
@@ -154,7 +158,10 @@ def test_hidden_spikes_identical(name):
 
 
 @pytest.mark.parametrize("remat", [False, True])
-@pytest.mark.parametrize("chunks", [{"chunk_rows": 12, "chunk_above_rows": 0}, {"chunk_steps": 5}])
+@pytest.mark.parametrize(
+    "chunks",
+    [{"chunk_rows": 12, "chunk_above_rows": 0}, pytest.param({"chunk_steps": 5}, marks=pytest.mark.slow)],
+)
 def test_time_chunks_equal_step_scan(remat, chunks):
     assert choose_chunk(T, B, 12) == 4  # T=16, B=3 -> chunks of 4 steps
     options = Options(**chunks)
@@ -180,6 +187,7 @@ def test_sumpool_stack_forward_equal():
     np.testing.assert_array_equal(np.asarray(got), np.asarray(ref))
 
 
+@pytest.mark.slow
 def test_given_state_time_axis_and_unroll():
     model = _ff()
     x = _bernoulli((B, T, 12), seed=2)  # batch-major

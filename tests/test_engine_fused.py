@@ -59,7 +59,7 @@ def _loss_and_grads(make, fused: bool, return_states: bool, x, state_scale=0.0):
     return loss, ys, st, grads
 
 
-@pytest.mark.parametrize("return_states", [False, True])
+@pytest.mark.parametrize("return_states", [False, pytest.param(True, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", sorted(NEURONS))
 def test_fused_scan_equals_autodiff_of_step(name, return_states):
     x = jax.random.normal(jax.random.key(1), (T, B, N)) * 0.8
