@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from snnx.cli import _train
+from snnx.cli import _plots, _train
 
 TINY = ["--epochs", "2", "--hidden", "16", "--time-steps", "5", "--batch-size", "128"]
 
@@ -114,7 +114,7 @@ def test_raster_shows_spikes_and_the_readout_membrane(tmp_path, monkeypatch):
     for i in range(2):  # label 0, then the other case of right or wrong
         label = 0 if i == 0 else (predicted if predicted != 0 else 1)
         path = tmp_path / f"raster{i}.png"
-        got = _train._plot_raster(model, x, label, str(path))
+        got = _plots.plot_raster(model, x, label, str(path))
         assert predicted in (None, got)
         predicted = got
         check_png(path)
