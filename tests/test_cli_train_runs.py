@@ -187,10 +187,8 @@ def test_ctrl_c_while_starting_the_cli_is_one_line(capsys, monkeypatch):
     assert capsys.readouterr().err == "snnx: interrupted\n"
 
 
-@pytest.mark.slow  # a process that imports JAX (~3 s)
-def test_sigint_right_after_start_exits_130_with_one_line(tmp_path):
-    # through the console script's entry: its handler covers the moment before main() runs
-    code = "import sys, _snnx_entry; print('in main', flush=True); sys.exit(_snnx_entry.main())"
+def _interrupt(code: str, ready: str, tmp_path) -> tuple[int, str]:
+    """Run ``python -c code train ...``, send SIGINT once it prints ``ready``; (exit status, stderr)."""
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "train", *SMALL, "--out", str(tmp_path)],
         stdout=subprocess.PIPE,
@@ -198,12 +196,21 @@ def test_sigint_right_after_start_exits_130_with_one_line(tmp_path):
         text=True,
     )
     try:
-        assert proc.stdout.readline() == "in main\n"
-        proc.send_signal(signal.SIGINT)  # lands in imports, data loading or (checkpointed) training
+        assert proc.stdout.readline() == ready + "\n"
+        proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 130, err
+    return proc.returncode, err
+
+
+@pytest.mark.slow  # a process that imports JAX (~3 s)
+def test_sigint_right_after_start_exits_130_with_one_line(tmp_path):
+    # through the console script's entry: its handler covers the moment before main() runs;
+    # the signal lands in imports, data loading or (checkpointed) training
+    code = "import sys, _snnx_entry; print('in main', flush=True); sys.exit(_snnx_entry.main())"
+    returncode, err = _interrupt(code, "in main", tmp_path)
+    assert returncode == 130, err
     assert "Traceback" not in err and 1 <= len(err.splitlines()) <= 2, err
     assert err.startswith(
         ("snnx: interrupted", "snnx train: interrupted", "snnx train: training interrupted")
@@ -269,19 +276,8 @@ def test_sigint_while_the_console_script_still_imports_jax_is_one_line(tmp_path,
         "import sys, time; sys.argv[0] = 'snnx'; import _snnx_entry, signal; "
         f"time.sleep({delay}); print('starting', flush=True); sys.exit(_snnx_entry.main())"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "train", *SMALL, "--out", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout.readline() == "starting\n"
-        proc.send_signal(signal.SIGINT)  # within the first second: `import snnx` (JAX) is still loading
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, err
+    returncode, err = _interrupt(code, "starting", tmp_path)  # `import snnx` (JAX) is still loading
+    assert returncode == 130, err
     first = err.splitlines()[0]
     assert first in ("snnx: interrupted", "snnx train: interrupted before training started"), err
     assert "Traceback" not in err and "Exception ignored" not in err and len(err.splitlines()) <= 2, err

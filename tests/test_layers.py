@@ -78,18 +78,27 @@ def test_conv_flatten_dense_matches_channels_first():
 # ---------------------------------------------------------------- pooling
 
 
-def _pool_numpy(x, window, strides, pads, mean):
-    """Loop reference: zero-pad, then sum (or sum / window size) each window. x: (B, H, W, C)."""
+def _window_numpy(x, window, strides, pads, reduce, fill):
+    """Loop reference: pad with ``fill``, then ``reduce`` each window over its two spatial axes.
+
+    x: (B, H, W, C).
+    """
     (pt, pb), (pl, pr) = pads
-    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=fill)
     kh, kw = window
     sh, sw = strides
     oh = (xp.shape[1] - kh) // sh + 1
     ow = (xp.shape[2] - kw) // sw + 1
     out = np.zeros((x.shape[0], oh, ow, x.shape[3]))
     for i, j in itertools.product(range(oh), range(ow)):
-        out[:, i, j, :] = xp[:, i * sh : i * sh + kh, j * sw : j * sw + kw, :].sum(axis=(1, 2))
-    return out / (kh * kw) if mean else out
+        out[:, i, j, :] = reduce(xp[:, i * sh : i * sh + kh, j * sw : j * sw + kw, :], axis=(1, 2))
+    return out
+
+
+def _pool_numpy(x, window, strides, pads, mean):
+    """Zero-pad, then sum (or sum / window size) each window."""
+    out = _window_numpy(x, window, strides, pads, np.sum, 0.0)
+    return out / (window[0] * window[1]) if mean else out
 
 
 # SAME with XLA's rule: total = max((ceil(n/s) - 1) s + k - n, 0), lo = total // 2.
@@ -141,17 +150,8 @@ def test_pool_errors():
 
 
 def _maxpool_numpy(x, window, strides, pads):
-    """Loop reference: pad with -inf, then take the maximum of each window. x: (B, H, W, C)."""
-    (pt, pb), (pl, pr) = pads
-    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=-np.inf)
-    kh, kw = window
-    sh, sw = strides
-    oh = (xp.shape[1] - kh) // sh + 1
-    ow = (xp.shape[2] - kw) // sw + 1
-    out = np.zeros((x.shape[0], oh, ow, x.shape[3]))
-    for i, j in itertools.product(range(oh), range(ow)):
-        out[:, i, j, :] = xp[:, i * sh : i * sh + kh, j * sw : j * sw + kw, :].max(axis=(1, 2))
-    return out
+    """Pad with -inf, then take the maximum of each window."""
+    return _window_numpy(x, window, strides, pads, np.max, -np.inf)
 
 
 def _maxpool_grad_numpy(x, window, strides, cot):
