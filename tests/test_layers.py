@@ -20,7 +20,7 @@ RNG = np.random.default_rng(0)
 
 def test_public_names():
     assert sorted(layers.__all__) == [
-        "AvgPool", "Deferred", "Delay", "Flatten", "MaxPool", "Scale", "SumPool", "Threshold"
+        "AvgPool", "Deferred", "Delay", "Flatten", "MaxPool", "Population", "Scale", "SumPool", "Threshold"
     ]
 
 

@@ -5,30 +5,55 @@ default 0; classes last; any batch axes in between) and integer ``targets`` of
 shape ``(B,)`` (``outputs.shape`` without the time and class axes); a mismatch
 raises ``ValueError`` naming both shapes. Each loss is the mean over samples.
 
-The regularisers take hidden-layer ``spikes`` of shape ``(T, B, *neurons)`` and
-penalise per-neuron firing rates outside a bound.
+:func:`population_cross_entropy` reads ``num_classes * per_class`` units,
+class-major, summed per class first.
+
+The regularisers (:func:`silence_penalty`, :func:`sparsity_penalty`,
+:func:`l1_rate_penalty`, :func:`l2_rate_penalty`, :func:`target_rate_penalty`)
+take ``activity`` in one of three forms:
+
+* one spikes array ``(T, B, *neurons)`` (one layer, keyed ``"0"``);
+* a dict ``{layer key: spikes array}``, one entry per layer;
+* a recording: any object whose ``.outputs`` is such a dict (what
+  ``snnx.run(..., record=...)`` returns).
+
+Every layer's spikes have time on ``time_axis`` and the batch axis on the first
+other axis; the rate of neuron ``n`` is ``r[n] = mean_{t, b} spikes[t, b, n]``.
+A bound (``min_rate``, ``max_rate``, ``rate``) is one number in [0, 1] for every
+layer or a dict ``{layer key: number}`` naming exactly the layers.
+``per_layer=False`` returns the sum of the layers' penalties (a scalar);
+``per_layer=True`` returns ``{layer key: penalty}`` (``{"0": penalty}`` for one
+array). A bad layer raises ``ValueError``/``TypeError`` naming it, e.g.
+"`activity['1']` must be a spikes array (T, B, *neurons), got dict with keys ['v']".
 
 Example:
     >>> spikes = jnp.zeros((10, 2, 3)).at[:, :, 0].set(1.0)
     >>> loss = spike_count_cross_entropy(spikes, jnp.array([0, 1]))
+    >>> reg = sparsity_penalty({"1": spikes, "3": spikes[..., :2]}, 0.1)
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from snnx.metrics import _check_readout, _time_axis
+from snnx.metrics import _check_readout, _population_counts, _time_axis
 
 __all__ = [
     "first_spike_cross_entropy",
+    "l1_rate_penalty",
+    "l2_rate_penalty",
     "max_membrane_cross_entropy",
+    "population_cross_entropy",
     "silence_penalty",
     "sparsity_penalty",
     "spike_count_cross_entropy",
     "spike_rate_mse",
+    "target_rate_penalty",
 ]
 
 
@@ -64,6 +89,47 @@ def spike_count_cross_entropy(
     s = _number("label_smoothing", label_smoothing, 0.0, 1.0, open_high=True)
     outputs, targets = _check_readout(outputs, targets, time_axis)
     return _cross_entropy(jnp.sum(outputs, axis=0), targets, s)
+
+
+def population_cross_entropy(
+    outputs: jax.Array,
+    targets: jax.Array,
+    num_classes: int,
+    *,
+    time_axis: int = 0,
+    label_smoothing: float = 0.0,
+) -> jax.Array:
+    """Softmax cross-entropy of the spike counts of class populations.
+
+    ``outputs`` holds ``C * P`` units per sample (``C = num_classes``,
+    ``P = per_class``), class-major: units ``c*P ... c*P + P - 1`` vote for
+    class ``c``. With the population counts
+    ``n[b, c] = sum_t sum_{p<P} outputs[t, b, c*P + p]`` and ``q`` the
+    (smoothed) one-hot targets as in :func:`spike_count_cross_entropy`::
+
+        loss = mean_b  -sum_c q[b, c] * log_softmax(n[b])[c]
+
+    Only the last axis is regrouped, so batch axes are never merged.
+
+    Args:
+        outputs: ``(T, B, C*P)`` output spikes.
+        targets: ``(B,)`` integer labels in ``[0, C)``.
+        num_classes: ``C``; the last axis of ``outputs`` must be a multiple of it.
+        time_axis: the time axis of ``outputs``.
+        label_smoothing: ``s`` in [0, 1).
+
+    Returns:
+        float32 scalar.
+
+    Raises:
+        snnx.ShapeError: the last axis is not a multiple of ``num_classes``.
+
+    Example:
+        >>> spikes = jnp.zeros((5, 2, 6)).at[:, 0, 1].set(1.0)   # 3 classes of 2 units
+        >>> loss = population_cross_entropy(spikes, jnp.array([0, 2]), 3)
+    """
+    counts = _population_counts(outputs, targets, num_classes, time_axis)
+    return spike_count_cross_entropy(counts, targets, time_axis=time_axis, label_smoothing=label_smoothing)
 
 
 def _cross_entropy(logits: jax.Array, targets: jax.Array, smoothing: float) -> jax.Array:
@@ -165,47 +231,234 @@ def first_spike_cross_entropy(
     return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(-tau / temperature, targets))
 
 
-def _rates(spikes: jax.Array, time_axis: int) -> jax.Array:
-    spikes = jnp.asarray(spikes)
-    ax = _time_axis("spikes", spikes, time_axis, min_ndim=2, allow_last=True)
-    spikes = jnp.moveaxis(spikes, ax, 0)
+# -- activity regularisers -----------------------------------------------------------------------
+
+
+def _describe(value) -> str:
+    if isinstance(value, Mapping):
+        return f"{type(value).__name__} with keys {list(value)}"
+    return type(value).__name__
+
+
+def _activity_layers(activity) -> dict:
+    """``{layer key: (name for messages, spikes array)}`` from any accepted ``activity``."""
+    if isinstance(activity, Mapping):
+        where, layers = "activity", activity
+    elif isinstance(getattr(activity, "outputs", None), Mapping):
+        where, layers = "activity.outputs", activity.outputs
+    else:
+        try:
+            return {"0": ("activity", jnp.asarray(activity))}
+        except TypeError as err:
+            raise TypeError(
+                "`activity` must be a spikes array (T, B, *neurons), a dict {layer: spikes} or a "
+                f"recording whose `.outputs` is such a dict, got {_describe(activity)}"
+            ) from err
+    if not layers:
+        empty = type(layers).__name__
+        raise ValueError(f"`{where}` must hold at least one layer's spikes, got an empty {empty}")
+    out = {}
+    for key, x in layers.items():
+        name = f"{where}[{key!r}]"
+        if not isinstance(x, (jax.Array, np.ndarray)):
+            raise TypeError(f"`{name}` must be a spikes array (T, B, *neurons), got {_describe(x)}")
+        out[key] = (name, x)
+    return out
+
+
+def _bounds(name: str, bound, keys: list) -> dict:
+    """One number in [0, 1] per layer key, from a number or a dict naming exactly ``keys``."""
+    if not isinstance(bound, Mapping):
+        value = _number(name, bound, 0.0, 1.0)
+        return dict.fromkeys(keys, value)
+    missing = [k for k in keys if k not in bound]
+    extra = [k for k in bound if k not in keys]
+    if missing or extra:
+        what = [f"no entry for {missing}"] if missing else []
+        what += [f"entries for {extra}, which are not layers"] if extra else []
+        raise ValueError(
+            f"`{name}` must give a bound for exactly the layers {keys}, got {' and '.join(what)}"
+        )
+    return {k: _number(f"{name}[{k!r}]", bound[k], 0.0, 1.0) for k in keys}
+
+
+def _regularise(
+    activity,
+    per_layer: bool,
+    time_axis: int,
+    penalty: Callable[[jax.Array, float | None], jax.Array],
+    bound_name: str | None = None,
+    bound=None,
+):
+    """Apply ``penalty(spikes moved to (T, B, *neurons), bound)`` to every layer; sum or dict."""
+    if not isinstance(per_layer, bool):
+        raise TypeError(f"`per_layer` must be a bool, got {per_layer!r}")
+    layers = _activity_layers(activity)
+    keys = list(layers)
+    bounds = _bounds(bound_name, bound, keys) if bound_name else dict.fromkeys(keys)
+    values = {}
+    for key, (name, x) in layers.items():
+        ax = _time_axis(name, x, time_axis, min_ndim=2, allow_last=True)
+        values[key] = penalty(jnp.moveaxis(x, ax, 0), bounds[key])
+    if per_layer:
+        return values
+    total, *others = values.values()
+    for v in others:
+        total = total + v
+    return total
+
+
+def _rates(spikes: jax.Array) -> jax.Array:
+    """``r[n] = mean_{t, b} spikes[t, b, n]`` of time-major spikes."""
     return jnp.mean(spikes, axis=(0, 1))
 
 
-def silence_penalty(spikes: jax.Array, min_rate: float, *, time_axis: int = 0) -> jax.Array:
+def silence_penalty(
+    activity, min_rate: float | Mapping[str, float], *, per_layer: bool = False, time_axis: int = 0
+) -> jax.Array | dict[str, jax.Array]:
     """Squared hinge on neurons that fire less than ``min_rate`` spikes per step.
 
-    ``spikes`` has shape ``(T, B, *neurons)`` (time on ``time_axis``; the batch
-    axis is the first non-time axis). With ``r[n] = mean_{t, b} spikes[t, b, n]``::
+    Per layer, with ``r[n] = mean_{t, b} spikes[t, b, n]``::
 
         penalty = mean_n max(0, min_rate - r[n])**2
 
     Args:
-        spikes: hidden-layer spikes.
-        min_rate: lower bound on each neuron's rate, in [0, 1].
-        time_axis: the time axis of ``spikes``.
+        activity: spikes array ``(T, B, *neurons)``, dict ``{layer: spikes}``, or a
+            recording with such a dict as ``.outputs`` (module docstring).
+        min_rate: lower bound on each neuron's rate, in [0, 1]; or a dict
+            ``{layer key: bound}`` naming exactly the layers.
+        per_layer: return ``{layer key: penalty}`` instead of the sum over layers.
+        time_axis: the time axis of every layer's spikes.
 
     Returns:
-        float32 scalar; zero when every neuron fires at ``min_rate`` or more.
+        float32 scalar (sum over layers), or ``{layer key: scalar}``; zero when every
+        neuron fires at ``min_rate`` or more.
+
+    Example:
+        >>> spikes = jnp.zeros((4, 2, 3)).at[:, :, 0].set(1.0)   # rates (1, 0, 0)
+        >>> round(float(silence_penalty(spikes, 0.5)), 4)       # (0 + 0.25 + 0.25) / 3
+        0.1667
     """
-    bound = _number("min_rate", min_rate, 0.0, 1.0)
-    return jnp.mean(jnp.maximum(0.0, bound - _rates(spikes, time_axis)) ** 2)
+    return _regularise(
+        activity, per_layer, time_axis, lambda s, b: jnp.mean(jnp.maximum(0.0, b - _rates(s)) ** 2),
+        "min_rate", min_rate,
+    )
 
 
-def sparsity_penalty(spikes: jax.Array, max_rate: float, *, time_axis: int = 0) -> jax.Array:
+def sparsity_penalty(
+    activity, max_rate: float | Mapping[str, float], *, per_layer: bool = False, time_axis: int = 0
+) -> jax.Array | dict[str, jax.Array]:
     """Squared hinge on neurons that fire more than ``max_rate`` spikes per step.
 
-    Shapes as :func:`silence_penalty`; with ``r[n] = mean_{t, b} spikes[t, b, n]``::
+    Per layer, with ``r[n] = mean_{t, b} spikes[t, b, n]``::
 
         penalty = mean_n max(0, r[n] - max_rate)**2
 
     Args:
-        spikes: hidden-layer spikes.
-        max_rate: upper bound on each neuron's rate, in [0, 1].
-        time_axis: the time axis of ``spikes``.
+        activity: spikes array ``(T, B, *neurons)``, dict ``{layer: spikes}``, or a
+            recording with such a dict as ``.outputs`` (module docstring).
+        max_rate: upper bound on each neuron's rate, in [0, 1]; or a dict
+            ``{layer key: bound}`` naming exactly the layers.
+        per_layer: return ``{layer key: penalty}`` instead of the sum over layers.
+        time_axis: the time axis of every layer's spikes.
 
     Returns:
-        float32 scalar; zero when no neuron fires above ``max_rate``.
+        float32 scalar (sum over layers), or ``{layer key: scalar}``; zero when no
+        neuron fires above ``max_rate``.
+
+    Example:
+        >>> spikes = jnp.zeros((4, 2, 3)).at[:, :, 0].set(1.0)   # rates (1, 0, 0)
+        >>> sparsity_penalty({"1": spikes, "2": spikes}, {"1": 0.5, "2": 1.0}, per_layer=True)
+        {'1': Array(0.08333334, dtype=float32), '2': Array(0., dtype=float32)}
     """
-    bound = _number("max_rate", max_rate, 0.0, 1.0)
-    return jnp.mean(jnp.maximum(0.0, _rates(spikes, time_axis) - bound) ** 2)
+    return _regularise(
+        activity, per_layer, time_axis, lambda s, b: jnp.mean(jnp.maximum(0.0, _rates(s) - b) ** 2),
+        "max_rate", max_rate,
+    )
+
+
+def l1_rate_penalty(
+    activity, *, per_layer: bool = False, time_axis: int = 0
+) -> jax.Array | dict[str, jax.Array]:
+    """Mean absolute activity: an L1 penalty that pushes every spike towards zero.
+
+    Per layer::
+
+        penalty = mean_{t, b, n} |spikes[t, b, n]|
+
+    which for non-negative spikes equals ``mean_n r[n]``, the layer's mean rate.
+    The gradient is ``sign(spikes) / (T * B * N)`` with ``sign(0) = 1`` (JAX's
+    derivative of ``abs`` at 0), so silent steps still pass surrogate gradients.
+
+    Args:
+        activity: spikes array ``(T, B, *neurons)``, dict ``{layer: spikes}``, or a
+            recording with such a dict as ``.outputs`` (module docstring).
+        per_layer: return ``{layer key: penalty}`` instead of the sum over layers.
+        time_axis: the time axis of every layer's spikes.
+
+    Returns:
+        float32 scalar (sum over layers), or ``{layer key: scalar}``.
+
+    Example:
+        >>> spikes = jnp.zeros((4, 2, 3)).at[:, :, 0].set(1.0)
+        >>> round(float(l1_rate_penalty(spikes)), 4)
+        0.3333
+    """
+    return _regularise(activity, per_layer, time_axis, lambda s, _: jnp.mean(jnp.abs(s)))
+
+
+def l2_rate_penalty(
+    activity, *, per_layer: bool = False, time_axis: int = 0
+) -> jax.Array | dict[str, jax.Array]:
+    """Mean squared firing rate: penalises the busiest neurons most.
+
+    Per layer, with ``r[n] = mean_{t, b} spikes[t, b, n]``::
+
+        penalty = mean_n r[n]**2
+
+    Args:
+        activity: spikes array ``(T, B, *neurons)``, dict ``{layer: spikes}``, or a
+            recording with such a dict as ``.outputs`` (module docstring).
+        per_layer: return ``{layer key: penalty}`` instead of the sum over layers.
+        time_axis: the time axis of every layer's spikes.
+
+    Returns:
+        float32 scalar (sum over layers), or ``{layer key: scalar}``.
+
+    Example:
+        >>> spikes = jnp.zeros((4, 2, 2)).at[:2, :, 0].set(1.0)   # rates (0.5, 0)
+        >>> float(l2_rate_penalty(spikes))
+        0.125
+    """
+    return _regularise(activity, per_layer, time_axis, lambda s, _: jnp.mean(_rates(s) ** 2))
+
+
+def target_rate_penalty(
+    activity, rate: float | Mapping[str, float], *, per_layer: bool = False, time_axis: int = 0
+) -> jax.Array | dict[str, jax.Array]:
+    """Squared distance of every neuron's rate from a target ``rate``.
+
+    Per layer, with ``r[n] = mean_{t, b} spikes[t, b, n]``::
+
+        penalty = mean_n (r[n] - rate)**2
+
+    Args:
+        activity: spikes array ``(T, B, *neurons)``, dict ``{layer: spikes}``, or a
+            recording with such a dict as ``.outputs`` (module docstring).
+        rate: target rate in [0, 1]; or a dict ``{layer key: rate}`` naming exactly
+            the layers.
+        per_layer: return ``{layer key: penalty}`` instead of the sum over layers.
+        time_axis: the time axis of every layer's spikes.
+
+    Returns:
+        float32 scalar (sum over layers), or ``{layer key: scalar}``; zero when every
+        neuron fires at ``rate``.
+
+    Example:
+        >>> spikes = jnp.zeros((4, 2, 2)).at[:2, :, 0].set(1.0)   # rates (0.5, 0)
+        >>> float(target_rate_penalty(spikes, 0.5))
+        0.125
+    """
+    return _regularise(
+        activity, per_layer, time_axis, lambda s, b: jnp.mean((_rates(s) - b) ** 2), "rate", rate
+    )

@@ -8,6 +8,11 @@ removed, ``(B,)`` for ``(T, B, C)``. Anything else (one-hot or float targets,
 targets that still carry a time axis) raises ``ValueError`` naming both shapes,
 also when ``T == B``.
 
+The ``population_*`` functions read a population-coded read-out: ``num_classes
+* per_class`` units on the last axis, class-major (units ``c * P`` to
+``c * P + P - 1`` vote for class ``c``), summed per class before anything else
+(:class:`snnx.layers.Population` does the same inside a model).
+
 Example:
     >>> spikes = jnp.zeros((10, 4, 3)).at[:, :, 1].set(1.0)
     >>> float(integral_accuracy(spikes, jnp.array([1, 1, 0, 1])))
@@ -20,11 +25,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from snnx import _checks
+
 __all__ = [
     "first_spike_accuracy",
     "first_spike_times",
     "integral_accuracy",
     "max_membrane_accuracy",
+    "population_accuracy",
 ]
 
 
@@ -70,6 +78,28 @@ def _check_readout(
                 f"[{t.min()}, {t.max()}]"
             )
     return jnp.moveaxis(outputs, ax, 0), targets
+
+
+def _population_counts(
+    outputs: jax.Array, targets: jax.Array, num_classes: int, time_axis: int
+) -> jax.Array:
+    """Check a population read-out ``(T, B, C*P)``; return it summed per class, ``(T, B, C)``.
+
+    Only the last axis changes (reshaped to ``(C, P)`` and summed over ``P``), so
+    batch axes are never merged and ``time_axis`` still points at time. Targets
+    are checked against ``outputs`` here (shape, dtype); their range ``[0, C)``
+    is checked by the caller on the counts.
+    """
+    num_classes = _checks.positive_int("num_classes", num_classes)
+    outputs = jnp.asarray(outputs)
+    _check_readout(outputs, targets, time_axis)
+    n = outputs.shape[-1]
+    if n == 0 or n % num_classes:
+        raise _checks.ShapeError(
+            f"the last axis of `outputs` (size {n}) must be a positive multiple of `num_classes` "
+            f"(={num_classes}): num_classes * per_class units, class-major; got shape {outputs.shape}"
+        )
+    return jnp.sum(outputs.reshape(*outputs.shape[:-1], num_classes, n // num_classes), axis=-1)
 
 
 def first_spike_times(spikes: jax.Array, *, time_axis: int = 0) -> jax.Array:
@@ -151,3 +181,39 @@ def first_spike_accuracy(spikes: jax.Array, targets: jax.Array, *, time_axis: in
     spikes, targets = _check_readout(spikes, targets, time_axis, name="spikes")
     preds = jnp.argmin(first_spike_times(spikes, time_axis=0), axis=-1)
     return jnp.mean(preds == targets, dtype=jnp.float32)
+
+
+def population_accuracy(
+    outputs: jax.Array, targets: jax.Array, num_classes: int, *, time_axis: int = 0
+) -> jax.Array:
+    """Fraction of samples whose most active population is the target's.
+
+    ``outputs`` holds ``C * P`` units per sample (``C = num_classes``,
+    ``P = per_class``), class-major. With the population counts
+    ``n[b, c] = sum_t sum_{p<P} outputs[t, b, c*P + p]``::
+
+        accuracy = mean_b [argmax_c n[b, c] == targets[b]]
+
+    Ties go to the lowest class index (``argmax`` returns the first maximum),
+    so a silent read-out predicts class 0. This is :func:`integral_accuracy`
+    of the per-class counts.
+
+    Args:
+        outputs: ``(T, B, C*P)`` spikes (or any per-step read-out).
+        targets: ``(B,)`` integer labels in ``[0, C)``.
+        num_classes: ``C``; the last axis of ``outputs`` must be a multiple of it.
+        time_axis: the time axis of ``outputs``.
+
+    Returns:
+        float32 scalar in [0, 1].
+
+    Raises:
+        snnx.ShapeError: the last axis is not a multiple of ``num_classes``.
+
+    Example:
+        >>> spikes = jnp.zeros((5, 2, 6)).at[:, 0, 2].set(1.0).at[:, 1, 5].set(1.0)
+        >>> float(population_accuracy(spikes, jnp.array([1, 1]), 3))  # 2 units per class
+        0.5
+    """
+    counts = _population_counts(outputs, targets, num_classes, time_axis)
+    return integral_accuracy(counts, targets, time_axis=time_axis)

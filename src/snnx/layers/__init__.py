@@ -1,8 +1,8 @@
 """Stateless and stateful building blocks that are not neurons.
 
 Stateless layers (``Flatten``, ``SumPool``, ``AvgPool``, ``MaxPool``, ``Scale``,
-``Threshold``) are ``nnx.Module``\\ s called as ``layer(x) -> y`` on one time
-step. ``Delay`` follows the one-step contract
+``Threshold``, ``Population``) are ``nnx.Module``\\ s called as ``layer(x) -> y``
+on one time step. ``Delay`` follows the one-step contract
 (``init_state(batch_shape)`` and ``layer(x, state) -> (y, state)``).
 Feature maps are channels-last, ``(B, H, W, C)`` or ``(B, L, C)``.
 ``Deferred`` stands for a layer made from the shape of its input by
@@ -15,7 +15,10 @@ from snnx.layers._flatten import Flatten as Flatten
 from snnx.layers._pool import AvgPool as AvgPool
 from snnx.layers._pool import MaxPool as MaxPool
 from snnx.layers._pool import SumPool as SumPool
+from snnx.layers._population import Population as Population
 from snnx.layers._scale import Scale as Scale
 from snnx.layers._threshold import Threshold as Threshold
 
-__all__ = ["AvgPool", "Deferred", "Delay", "Flatten", "MaxPool", "Scale", "SumPool", "Threshold"]
+__all__ = [
+    "AvgPool", "Deferred", "Delay", "Flatten", "MaxPool", "Population", "Scale", "SumPool", "Threshold",
+]

@@ -246,6 +246,10 @@ REFUSED: dict[type, str] = {
         "NIR (1.0.8) has no max-pooling node; use SumPool or AvgPool (exported as NIR's "
         "SumPool2d / AvgPool2d) in a model meant for export"
     ),
+    _layers.Population: (
+        "NIR has no population-sum node, and to_nir does not rewrite one; in a model meant for export "
+        "use nnx.Linear(C * P, C, use_bias=False) with the fixed 0/1 block weights (unit c*P + p -> class c)"
+    ),
     _layers.Deferred: (
         "it is an unbuilt placeholder; build the model with Sequential(..., input_shape=...), "
         "which replaces it with the layer its factory makes"
