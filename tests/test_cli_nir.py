@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import warnings
 from pathlib import Path
@@ -143,3 +144,86 @@ def test_main_dispatches_to_nir(nir_refs, capsys):
 
     assert main(["nir", "info", str(nir_refs / "graphs" / "lif_norse.nir")]) == 0
     assert "LIF" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- info --plot
+
+
+def test_info_plot_writes_the_graph_and_refuses_to_replace_it(nir_refs, tmp_path, capsys):
+    graph = str(nir_refs / "graphs" / "braille_noDelay_bias_zero.nir")  # lif1.w_rec -> lif1.lif: a cycle
+    png = tmp_path / "graph.png"
+    assert _cli(["nir", "info", graph, "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == f"wrote {png} (graph of 7 nodes, 1 back edge dashed)"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    png.write_bytes(b"keep me")
+    assert _cli(["nir", "info", graph, "--plot", str(png)]) == 2
+    captured = capsys.readouterr()
+    line = _one_error_line(captured.err)
+    assert line == (
+        f"snnx nir info: error: --plot {png} already exists; "
+        "replace it with --overwrite, or choose another path"
+    )
+    assert captured.out == "" and png.read_bytes() == b"keep me"  # refused before anything else
+    assert _cli(["nir", "info", graph, "--plot", str(png), "--overwrite"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("; replaced the previous file)")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("plot", "extra", "match"),
+    [
+        ("{tmp}/missing/graph.png", [], r"--plot .*/missing/graph\.png: .*/missing does not exist"),
+        ("{tmp}/file.txt/graph.png", [], r"--plot .*/file\.txt/graph\.png: .*/file\.txt is not a folder"),
+        ("{tmp}", [], r"--plot .* is a folder; give a file name such as .*graph\.png"),
+        (
+            "{tmp}/g.xyz",
+            [],
+            r"--plot must end in an image format matplotlib writes \(.*\.png.*\), got '.*g\.xyz'",
+        ),
+        (None, ["--overwrite"], r"--overwrite replaces the file at --plot PATH: give --plot too"),
+    ],
+)
+def test_info_plot_errors_are_one_line(plot, extra, match, nir_refs, tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("")
+    argv = ["nir", "info", str(nir_refs / "graphs" / "lif_norse.nir"), *extra]
+    if plot is not None:
+        argv += ["--plot", plot.format(tmp=tmp_path)]
+    assert _cli(argv) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith("snnx nir info: error: ") and re.search(match, line), line
+
+
+def test_info_plot_reports_a_failed_write(nir_refs, tmp_path, capsys, monkeypatch):
+    import matplotlib.figure
+
+    def refuse(self, path, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", refuse)
+    png = tmp_path / "graph.png"
+    assert _cli(["nir", "info", str(nir_refs / "graphs" / "lif_norse.nir"), "--plot", str(png)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line == f"snnx nir info: error: --plot {png}: cannot write the figure: Permission denied"
+
+
+def test_info_plot_refuses_a_folder_it_may_not_write(nir_refs, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(_nir.os, "access", lambda path, mode: False)  # as for a user without write access
+    png = tmp_path / "graph.png"
+    assert _cli(["nir", "info", str(nir_refs / "graphs" / "lif_norse.nir"), "--plot", str(png)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line == f"snnx nir info: error: --plot {png}: the folder {tmp_path} is not writable"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere")
+def test_info_plot_refuses_a_read_only_folder(nir_refs, tmp_path, capsys):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    graph = str(nir_refs / "graphs" / "lif_norse.nir")
+    try:
+        assert _cli(["nir", "info", graph, "--plot", f"{folder}/g.png"]) == 2
+    finally:
+        folder.chmod(0o700)
+    line = _one_error_line(capsys.readouterr().err)
+    assert line == f"snnx nir info: error: --plot {folder}/g.png: the folder {folder} is not writable"

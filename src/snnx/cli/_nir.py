@@ -1,7 +1,9 @@
 """``snnx nir``: inspect and simulate NIR files.
 
 ``snnx nir info FILE`` prints one row per node (name, type, input and output
-shapes, key parameters), then the edges. ``snnx nir run FILE --dt DT --input
+shapes, key parameters), then the edges; ``--plot graph.png`` also draws the
+graph with :func:`snnx.plot.graph` (an existing file is replaced only with
+``--overwrite``). ``snnx nir run FILE --dt DT --input
 x.npy`` imports the graph with :func:`snnx.nir.from_nir`, runs it on the
 time-major input ``(T, B, *shape)`` (NIR layout, channels-first) and prints a
 summary; ``--out y.npz`` saves every output and, for spiking outputs, the spike
@@ -46,6 +48,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="nir_command", metavar="{info,run}")
     info = sub.add_parser("info", help="list the nodes (type, shapes, parameters) and edges of a NIR file")
     info.add_argument("file", help="NIR file (.nir, HDF5)")
+    info.add_argument("--plot", metavar="PATH", help="also draw the graph into this image (.png, .pdf, .svg)")
+    info.add_argument("--overwrite", action="store_true", help="replace the file already at --plot PATH")
     info.set_defaults(func=_guard(_info))
     run = sub.add_parser(
         "run",
@@ -205,11 +209,62 @@ def _declared(node, key: str):
     return next(iter(types.values()))
 
 
+def _check_plot_path(path: str | None, overwrite: bool) -> None:
+    """Before reading anything: refuse a --plot PATH that cannot or should not be written."""
+    if path is None:
+        if overwrite:
+            raise UsageError("--overwrite replaces the file at --plot PATH: give --plot too")
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")  # no window: the figure only goes to a file
+    from matplotlib.figure import Figure
+
+    if os.path.isdir(path):
+        example = os.path.join(path, "graph.png")
+        raise UsageError(f"--plot {path} is a folder; give a file name such as {example}")
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    formats = sorted(Figure().canvas.get_supported_filetypes())
+    if suffix not in formats:
+        known = ", ".join("." + f for f in formats)
+        raise UsageError(f"--plot must end in an image format matplotlib writes ({known}), got {path!r}")
+    if os.path.exists(path) and not overwrite:
+        raise UsageError(f"--plot {path} already exists; replace it with --overwrite, or choose another path")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise UsageError(f"--plot {path}: {folder} {what}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--plot {path}: the folder {folder} is not writable")
+
+
+def _write_plot(graph, path: str) -> str:
+    """Draw ``graph`` into ``path``; returns what to print."""
+    import matplotlib.pyplot as plt
+
+    from snnx.plot import graph as draw
+
+    replaced = os.path.exists(path)
+    fig, ax = draw(graph)
+    try:
+        fig.savefig(path, dpi=150)
+    except OSError as err:
+        raise UsageError(f"--plot {path}: cannot write the figure: {err.strerror or err}") from None
+    finally:
+        plt.close(fig)
+    back = sum(1 for p in ax.patches if p.get_gid() == "back edge")
+    note = f", {back} back edge{'s' if back != 1 else ''} dashed" if back else ""
+    if replaced:
+        note += "; replaced the previous file"
+    return f"wrote {path} (graph of {len(graph.nodes)} nodes{note})"
+
+
 def _info(args) -> int:
     import nir
 
     from snnx.nir import NIRError, _topology, read
 
+    _check_plot_path(args.plot, args.overwrite)
     graph = read(args.file)
     in_shapes, out_shapes, note = {}, {}, None
     try:
@@ -254,6 +309,8 @@ def _info(args) -> int:
         print(f"  {src} -> {dst}")
     if note:
         print(f"note: {note}")
+    if args.plot is not None:
+        print(_write_plot(graph, args.plot))
     return 0
 
 
