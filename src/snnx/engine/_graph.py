@@ -193,7 +193,12 @@ class Graph(nnx.Module):
             total = total + value
         return total
 
-    def _forward(self, xs: dict, node_states: dict, back_values: dict | None, checked: bool = False):
+    def _forward(
+        self, xs: dict, node_states: dict, back_values: dict | None, checked: bool = False, visit=None,
+        evaluate=(),
+    ):
+        """Evaluate the nodes in order; ``visit(name, layer, x, s) -> (y, s)`` replaces the call of
+        each node (recording), ``evaluate``: nodes to evaluate although no forward edge reads them."""
         values = dict(xs)
         node_in, new_states = {}, {}
         for name, preds in self._preds:
@@ -207,11 +212,16 @@ class Graph(nnx.Module):
                 values[name] = total
                 continue
             node_in[name] = total
-            if name not in self._evaluate:
+            if name not in self._evaluate and name not in evaluate:
                 continue
             layer = self.nodes[name]
             try:
-                if is_stateful(layer):
+                if visit is not None:
+                    s = node_states[name] if is_stateful(layer) else None
+                    values[name], s = visit(name, layer, total, s)
+                    if is_stateful(layer):
+                        new_states[name] = s
+                elif is_stateful(layer):
                     values[name], new_states[name] = layer(total, node_states[name])
                 else:
                     values[name] = layer(total)
@@ -255,6 +265,14 @@ class Graph(nnx.Module):
         return {"nodes": states, "back": back}
 
     def __call__(self, x, state: dict):
+        return self.step_visiting(x, state)
+
+    def step_visiting(self, x, state: dict, visit=None, evaluate=()):
+        """One step (``__call__``) where ``visit(name, layer, x, s) -> (y, s)`` calls each node.
+
+        ``run(..., record=...)`` passes a ``visit`` that records what it wants;
+        ``evaluate`` names nodes to evaluate although only back edges read them.
+        """
         if isinstance(self.inputs, str):
             xs = {self.inputs: jnp.asarray(x)}
         else:
@@ -271,7 +289,8 @@ class Graph(nnx.Module):
         for src in self._back_sources:
             layer, buf = self.nodes[src], state["back"][src]
             back_values[src] = buf if is_stateful(layer) else layer(buf)
-        values, node_in, new_states = self._forward(xs, state["nodes"], back_values)
+        values, node_in, new_states = self._forward(xs, state["nodes"], back_values, visit=visit,
+                                                    evaluate=evaluate)
         new_back = {
             src: values[src] if is_stateful(self.nodes[src]) else node_in[src] for src in self._back_sources
         }

@@ -125,6 +125,8 @@ def make_plan(
     return_states: bool,
     zero_state: bool,
     multi_input: bool = False,
+    recorded: frozenset = frozenset(),
+    recorded_states: frozenset = frozenset(),
 ) -> Plan:
     """The plan for ``model`` on time-major ``xs`` (arrays or ``ShapeDtypeStruct``s); see :func:`plan`."""
     first = jax.tree.leaves(xs)[0]
@@ -155,7 +157,8 @@ def make_plan(
         return Plan(engine="step", engine_why=why, chunk_steps=T, chunk_why=time, steps=steps, **common)
     Tc, chunk_why = chunking(T, B, options)
     try:
-        steps = _layer_major_steps(model, xs, state, options, Tc, T, return_states, zero_state)
+        steps = _layer_major_steps(model, xs, state, options, Tc, T, return_states, zero_state,
+                                   recorded, recorded_states)
     except ShapeError as err:
         raise ShapeError(f"{err}{_input_hint(model, xs)}") from err
     why = "layer-major: every layer runs over the whole sequence in turn (same values as step-major)"
@@ -187,7 +190,19 @@ def _step_major_steps(model, xs, state) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def _layer_major_steps(model, xs, state, options, Tc, T, return_states, zero_state) -> tuple[Step, ...]:
+def _recording_notes(path, recorded, recorded_states) -> list[str]:
+    notes = []
+    if path in recorded:
+        notes.append("its output is recorded")
+    if path in recorded_states:
+        notes.append("its state after every step is recorded")
+    return notes
+
+
+def _layer_major_steps(
+    model, xs, state, options, Tc, T, return_states, zero_state, recorded=frozenset(),
+    recorded_states=frozenset(),
+) -> tuple[Step, ...]:
     items = list(leaves(model))
     chunked = Tc < T
     x = jax.ShapeDtypeStruct((Tc, *xs.shape[1:]), xs.dtype)
@@ -202,17 +217,19 @@ def _layer_major_steps(model, xs, state, options, Tc, T, return_states, zero_sta
             s = state_at(state, path)
             y_t, _ = eval_layer(layer, jax.ShapeDtypeStruct(x.shape[1:], x.dtype), s, path, stateful=True)
             y = jax.ShapeDtypeStruct((x.shape[0], *y_t.shape), y_t.dtype)
+            rec = _recording_notes(path, recorded, recorded_states)
             if options.parallel and callable(getattr(layer, "parallel", None)) and zero_state and not chunked:
                 steps.append(Step("Parallel", path, describe(layer), in_shape, tuple(y.shape[2:]),
-                                  jnp.dtype(y.dtype).name, ("associative scan (options.parallel)",)))
+                                  jnp.dtype(y.dtype).name, ("associative scan (options.parallel)", *rec)))
             else:
                 blocker, dtype = fusion_blocker(layer, x.dtype, s, options)
                 if blocker is None:
+                    per_step = return_states or path in recorded_states
                     y, consumed = _fused_step(steps, layer, path, x, y, dtype, nxt, bias_to_next, options,
-                                              T, return_states)
+                                              T, per_step, path in recorded, rec)
                     i += consumed
                 else:
-                    notes = [blocker, "autodiff jax.lax.scan of the layer's step"]
+                    notes = [blocker, "autodiff jax.lax.scan of the layer's step", *rec]
                     if options.recompute_neuron_steps and _is_neuron(layer) and not options.remat:
                         notes.append("its elementwise step is recomputed in the backward pass")
                     steps.append(Step("Scan", path, describe(layer), in_shape, tuple(y.shape[2:]),
@@ -224,7 +241,9 @@ def _layer_major_steps(model, xs, state, options, Tc, T, return_states, zero_sta
             y = jax.ShapeDtypeStruct((x.shape[0], x.shape[1], *y_r.shape[1:]), y_r.dtype)
             notes = [f"one call over T * B = {T} * {x.shape[1]} rows" if not chunked
                      else f"one call per chunk over {Tc} * {x.shape[1]} rows"]
-            target = _bias_goes_on(layer, y, nxt, state, options, zero_state, chunked, notes)
+            notes += _recording_notes(path, recorded, recorded_states)
+            target = _bias_goes_on(layer, y, nxt, state, options, zero_state, chunked, notes,
+                                   path in recorded)
             steps.append(Step("PerSample", path, describe(layer), in_shape, tuple(y.shape[2:]),
                               jnp.dtype(y.dtype).name, tuple(notes), bias_to=target))
             bias_to_next = path if target is not None else None
@@ -233,7 +252,8 @@ def _layer_major_steps(model, xs, state, options, Tc, T, return_states, zero_sta
             y = jax.ShapeDtypeStruct((x.shape[0], *y_t.shape), y_t.dtype)
             steps.append(Step("TimeScan", path, describe(layer), in_shape, tuple(y.shape[2:]),
                               jnp.dtype(y.dtype).name,
-                              ("called once per step: not known to be per-sample (set per_sample = True)",)))
+                              ("called once per step: not known to be per-sample (set per_sample = True)",
+                               *_recording_notes(path, recorded, recorded_states))))
         x = y
         i += 1
     return tuple(steps)
@@ -245,9 +265,13 @@ def _is_neuron(layer) -> bool:
     return isinstance(layer, Neuron)
 
 
-def _bias_goes_on(linear, y, nxt, state, options, zero_state, chunked, notes) -> tuple | None:
+def _bias_goes_on(linear, y, nxt, state, options, zero_state, chunked, notes, recorded=False) -> tuple | None:
     """The next layer's path when ``linear``'s bias is added inside that fused neuron's loop."""
     if type(linear) is not nnx.Linear or not linear.use_bias or nxt is None:
+        return None
+    if recorded:
+        if options.bias_into_neuron:
+            notes.append("bias not moved: this layer's output is recorded")
         return None
     npath, neuron = nxt
     if not is_stateful(neuron):
@@ -265,10 +289,11 @@ def _bias_goes_on(linear, y, nxt, state, options, zero_state, chunked, notes) ->
     return npath
 
 
-def _fused_step(steps, layer, path, x, y, dtype, nxt, bias_from, options, T, return_states):
+def _fused_step(steps, layer, path, x, y, dtype, nxt, bias_from, options, T, return_states,
+                spikes_recorded=False, rec_notes=()):
     """Append the ``FusedNeuron`` step (and its ``InLoop`` readout); returns the output and the
-    number of further layers it consumed."""
-    notes = ["fused kernel: hand-written backward, u_t the only stored sequence"]
+    number of further layers it consumed. ``return_states``: this neuron's every-step states are needed."""
+    notes = ["fused kernel: hand-written backward, u_t the only stored sequence", *rec_notes]
     cast = None
     if jnp.dtype(x.dtype) != dtype:
         cast = dtype.name
@@ -280,6 +305,8 @@ def _fused_step(steps, layer, path, x, y, dtype, nxt, bias_from, options, T, ret
         npath, lin = nxt
         hidden_bytes = T * int(np.prod(y.shape[2:])) * dtype.itemsize
         blocker = readout_blocker(layer, lin, T, hidden_bytes, dtype, options, return_states)
+        if blocker is None and spikes_recorded:
+            blocker = "readout not in the loop: this neuron's spikes are recorded"
         if blocker is None:
             out_r = eval_layer(lin, jax.ShapeDtypeStruct(y.shape[1:], y.dtype), None, npath, stateful=False)
             out = jax.ShapeDtypeStruct((y.shape[0], *out_r.shape), out_r.dtype)

@@ -224,7 +224,7 @@ def readout_blocker(neuron, nxt, T, hidden_bytes, dtype, options: Options, retur
     if not options.project_readout:
         return "readout not in the loop: options.project_readout is False"
     if return_states:
-        return "readout not in the loop: return_states needs every step's spikes"
+        return "readout not in the loop: every step's states are returned (return_states or record_states)"
     if not (fusable(neuron) and neuron.leaky()[0].spiking):
         return "readout not in the loop: the neuron does not spike"
     if not plain_linear(nxt):

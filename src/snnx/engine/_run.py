@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from snnx._params import Const
-from snnx.engine import _layerwise, _rules
+from snnx.engine import _layerwise, _record, _rules
 from snnx.engine._options import ENGINES, Options
 from snnx.engine._plan import Plan, make_plan
 from snnx.engine._sequential import Sequential, is_stateful
@@ -31,6 +31,8 @@ def run(
     remat: bool | None = None,
     unroll: int | bool | str | None = None,
     engine: str | None = None,
+    record=None,
+    record_states=None,
 ):
     """Run ``model`` over the time axis of ``x``.
 
@@ -68,6 +70,13 @@ def run(
             otherwise; ``"step"`` always scans the whole model per step (the
             reference); ``"layer"`` requires layer-major and raises
             ``ValueError`` saying why when it does not apply.
+        record: the layers whose outputs (spikes, for a spiking neuron) to
+            return at every step: ``"spikes"`` (every spiking neuron),
+            ``"neurons"``, ``"all"``, a layer key (``"1"``, a ``Graph`` node
+            name, a NIR node name), an ``int`` index, a layer type, or a list
+            of these (see ``snnx.engine.layer_keys``). ``None``: no recording
+            and no third result.
+        record_states: the same selection, for the layers' states after every step.
 
     Layer-major execution (``snnx.engine._layerwise``) applies to a
     ``Sequential`` (nested ones included) and to a single layer, when nothing
@@ -83,29 +92,45 @@ def run(
     grouped differently): spikes identical in the tests, membranes and
     gradients within 1e-5.
 
+    Recording reads values the engine computes anyway, on every engine (the
+    fused kernels included), under ``jit``, ``grad`` and ``vmap``; asking for
+    nothing (``None``) runs exactly the program without recording. Only two
+    in-loop shortcuts give way to it, and the plan says so: a recorded
+    neuron's spikes are not projected into the next ``Linear`` inside its
+    loop, and a recorded ``Linear`` keeps its bias.
+
     Raises:
         snnx.ShapeError: a layer rejects its input (the message names its index and type).
+        ValueError: ``record``/``record_states`` names a layer the model does
+            not have (the message lists the available keys).
 
     Returns:
         ``(outputs, final_state)`` with ``outputs`` of shape ``(T, B, *out_shape)``
         (``(B, T, ...)`` for ``time_axis=1``); with ``return_states=True``,
-        ``(outputs, states)`` where ``states`` holds every step's state.
+        ``(outputs, states)`` where ``states`` holds every step's state. With
+        ``record`` or ``record_states``, a third result: a
+        :class:`~snnx.engine.Recording` (``.outputs``/``.states``: ``{key:
+        value}``, stacked on time like ``outputs``).
 
     Example:
         >>> model = Sequential(nnx.Linear(4, 8, rngs=nnx.Rngs(0)), LIF(8))
         >>> spikes, final = run(model, jnp.ones((10, 2, 4)))
+        >>> _, _, rec = run(model, jnp.ones((10, 2, 4)), record="spikes")
+        >>> rec.outputs["1"].shape
+        (10, 2, 8)
     """
-    x, state, p, stateful, _ = _setup(
+    x, state, p, stateful, _, want = _setup(
         model, x, state, time_axis=time_axis, return_states=return_states, options=options,
-        remat=remat, unroll=unroll, engine=engine,
+        remat=remat, unroll=unroll, engine=engine, record=record, record_states=record_states,
     )
     try:
         if p.engine == "layer":
-            ys, second = _layerwise.execute(
-                p, model, x, state, stateful=stateful, return_states=return_states
+            ys, second, rec = _layerwise.execute(
+                p, model, x, state, stateful=stateful, return_states=return_states, want=want
             )
         else:
-            ys, second = _run_step_major(model, x, state, stateful, return_states, p.remat, p.options.unroll)
+            ys, second, rec = _run_step_major(model, x, state, stateful, return_states, p.remat,
+                                              p.options.unroll, want)
     except TypeError as err:
         if "forward-mode" in str(err) and "custom_vjp" in str(err):
             raise TypeError(
@@ -115,10 +140,12 @@ def run(
             ) from err
         raise
     if time_axis == 1:
-        ys = _swap_leading(ys)
+        ys, rec = _swap_leading(ys), _swap_leading(rec)
         if return_states:
             second = _swap_leading(second)
-    return ys, second
+    if record is None and record_states is None:
+        return ys, second
+    return ys, second, rec
 
 
 def plan(
@@ -132,6 +159,8 @@ def plan(
     remat: bool | None = None,
     unroll: int | bool | str | None = None,
     engine: str | None = None,
+    record=None,
+    record_states=None,
 ) -> Plan:
     """The :class:`~snnx.engine.Plan` that ``run`` would execute for these arguments.
 
@@ -145,11 +174,12 @@ def plan(
     """
     return _setup(
         model, x, state, time_axis=time_axis, return_states=return_states, options=options,
-        remat=remat, unroll=unroll, engine=engine,
+        remat=remat, unroll=unroll, engine=engine, record=record, record_states=record_states,
     )[2]
 
 
-def _setup(model, x, state, *, time_axis, return_states, options, remat, unroll, engine):
+def _setup(model, x, state, *, time_axis, return_states, options, remat, unroll, engine, record=None,
+           record_states=None):
     """Validate ``run``'s arguments, make ``x`` time-major, build the state and the plan."""
     if time_axis not in (0, 1) or isinstance(time_axis, bool):
         raise ValueError(f"`time_axis` must be 0 (time-major) or 1 (batch-major), got {time_axis!r}")
@@ -180,10 +210,13 @@ def _setup(model, x, state, *, time_axis, return_states, options, remat, unroll,
         state = model.init_state(batch) if stateful else None
     elif not multi_input:
         _rules.check_state_structure(model, state)
+    want = _record.resolve(model, record, record_states)
+    lw = _record.leaf_want(model, want)
     spec = jax.tree.map(lambda a: jax.ShapeDtypeStruct(tuple(a.shape), a.dtype), x)
     p = make_plan(model, spec, state, options=resolved, given=options.given(), return_states=return_states,
-                  zero_state=zero_state, multi_input=multi_input)
-    return x, state, p, stateful, zero_state
+                  zero_state=zero_state, multi_input=multi_input, recorded=frozenset(lw.outputs),
+                  recorded_states=lw.states)
+    return x, state, p, stateful, zero_state, want
 
 
 def _prepare_input(x, time_axis: int):
@@ -226,8 +259,11 @@ def _check_features(model, x) -> None:
         )
 
 
-def _run_step_major(model, x, state, stateful, return_states, remat, unroll):
-    """The reference: one ``jax.lax.scan`` of the whole model per time step."""
+def _run_step_major(model, x, state, stateful, return_states, remat, unroll, want=_record.NOTHING):
+    """The reference: one ``jax.lax.scan`` of the whole model per time step.
+
+    Returns ``(ys, final_state or states, recording)``.
+    """
     # Parameters, learnt or frozen, are closed over; only the mutable rest (RNG counters, batch
     # statistics) is carried and written back (writing a frozen one back would fail under jax.jvp).
     fixed = (nnx.Param, Const)
@@ -239,19 +275,24 @@ def _run_step_major(model, x, state, stateful, return_states, remat, unroll):
     def step(carry, x_t):
         rest_t, s = carry
         m = nnx.merge(graphdef, params, rest_t) if graphdef is not None else model
-        if stateful:
+        outs, sts = {}, {}
+        if want:
+            y, s = _record.step(m, x_t, s, want, (), outs, sts)
+        elif stateful:
             y, s = m(x_t, s)
         else:
             y = m(x_t)
         if graphdef is not None:
             _, _, rest_t = nnx.split(m, fixed, ...)
-        return (rest_t, s), ((y, s) if return_states else y)
+        return (rest_t, s), ((y, s) if return_states else y, (outs, sts))
 
     if remat:
         step = jax.checkpoint(step)
-    (rest, final), ys = jax.lax.scan(step, (rest, state), x, unroll=unroll)
+    (rest, final), (ys, (outs, sts)) = jax.lax.scan(step, (rest, state), x, unroll=unroll)
     if graphdef is not None:
         nnx.update(model, rest)
+    out_keys, state_keys = want.keys()
+    rec = _record.Recording({k: outs[k] for k in out_keys}, {k: sts[k] for k in state_keys})
     if return_states:
-        return ys
-    return ys, final
+        return (*ys, rec)
+    return ys, final, rec
