@@ -109,6 +109,23 @@ def main():
     out["hlo_all_gather"] = len(re.findall(r" all-gather(-start)?\(", hlo))
     out["hlo_all_reduce"] = len(re.findall(r" all-reduce(-start)?\(", hlo))
 
+    # a loss that sees the recorded hidden spikes (fit(record=...)), per device under shard_map
+    def reg_loss(outputs, targets, activity):
+        return losses.max_membrane_cross_entropy(outputs, targets) + losses.sparsity_penalty(activity, 0.05)
+
+    def train_reg(mesh):
+        m = model()
+        h = fit(m, optax.adam(1e-2), reg_loss, data(3 * B), epochs=1, batch_size=B, progress=False, mesh=mesh,
+                record="spikes", eval_data=data(10, seed=1))  # fmt: skip
+        return m, h
+
+    reg_one, rh1 = train_reg(None)
+    reg_four, rh4 = train_reg("auto")
+    out["record_param_diff_4"] = max_diff(reg_one, reg_four)
+    out["record_rate_diff_4"] = abs(rh1[0]["rate/1"] - rh4[0]["rate/1"])
+    out["record_eval_rate_diff_4"] = abs(rh1[0]["eval_rate/1"] - rh4[0]["eval_rate/1"])
+    out["record_rate_4"] = rh4[0]["rate/1"]
+
     try:
         train("auto", batch_size=6)
     except ValueError as err:

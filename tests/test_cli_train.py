@@ -142,6 +142,9 @@ def test_raster_shows_spikes_and_the_readout_membrane(tmp_path, monkeypatch):
         (["--lr", "0"], "--lr must be a positive finite number, got 0"),
         (["--neuron", "hh"], "--neuron must be one of lif, if, cubalif, alif, got 'hh'"),
         (["--dataset", "shd"], "--dataset shd needs --data-dir"),
+        (["--reg-sparsity", "2"], "--reg-sparsity must be a rate in [0, 1] (spikes per step), got 2"),
+        (["--reg-silence", "x"], "--reg-silence must be a rate in [0, 1] (spikes per step), got 'x'"),
+        (["--reg-weight", "-1"], "--reg-weight must be a positive finite number, got -1"),
     ],
 )
 def test_bad_arguments_one_line(argv, message, capsys, tmp_path):
@@ -182,3 +185,34 @@ def test_console_entry_point_bad_dataset(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "snnx train: error: --dataset must be one of digits, shd, ssc, nmnist, dvs_gesture, got 'nope'"
     ]
+
+
+def test_activity_penalties_enter_the_loss_and_the_history():
+    import jax.numpy as jnp
+
+    from snnx import losses
+
+    cfg = {"label_smoothing": 0.0, "reg_silence": 0.3, "reg_sparsity": 0.1, "reg_weight": 7.0}
+    loss, record = _train.make_loss(cfg)
+    assert record == "spikes"
+    rng = np.random.default_rng(0)
+    outputs = jnp.asarray(rng.normal(size=(5, 4, 3)), jnp.float32)
+    y = jnp.asarray([0, 1, 2, 0])
+    spikes = jnp.asarray(rng.random((5, 4, 6)) < np.linspace(0, 1, 6), jnp.float32)
+    rates = np.asarray(spikes).mean(axis=(0, 1))  # per neuron, in numpy
+    penalty = np.mean(np.maximum(0, 0.3 - rates) ** 2) + np.mean(np.maximum(0, rates - 0.1) ** 2)
+    expected = float(losses.max_membrane_cross_entropy(outputs, y)) + 7.0 * penalty
+    assert float(loss(outputs, y, {"1": spikes})) == pytest.approx(expected, rel=1e-5)
+    plain, none = _train.make_loss({"label_smoothing": 0.0, "reg_silence": None, "reg_sparsity": None})
+    assert none is None and float(plain(outputs, y)) == pytest.approx(
+        float(losses.max_membrane_cross_entropy(outputs, y)), rel=1e-6
+    )
+
+
+@pytest.mark.slow  # trains
+def test_reg_sparsity_run_logs_hidden_rates(tmp_path):
+    assert run_train([*TINY, "--reg-sparsity", "0.05", "--out", str(tmp_path), "--name", "reg"]) == 0
+    summary = json.loads((tmp_path / "reg" / "metrics.json").read_text())
+    assert summary["config"]["reg_sparsity"] == 0.05 and summary["config"]["reg_silence"] is None
+    last = summary["history"][-1]
+    assert 0.0 <= last["rate/1"] <= 1.0 and 0.0 <= last["eval_rate/1"] <= 1.0

@@ -16,27 +16,34 @@ EXPECTED = {
     "snnx": {
         "ALIF", "IF", "LI", "LIF", "PSU_LIF", "RIF", "RLIF", "ArgumentTypeError", "AvgPool",
         "Const", "CuBaLI", "CuBaLIF", "Deferred", "Delay", "Flatten", "Graph", "I", "MaxPool", "Neuron",
-        "OptionError",
+        "OptionError", "Population",
         "RCuBaLIF", "ResonateFire", "Scale", "Sequential", "ShapeError", "SumPool", "Threshold",
-        "datasets", "encoders", "layers", "losses", "metrics", "neurons", "nir", "run",
+        "datasets", "encoders", "layers", "losses", "metrics", "neurons", "nir", "plot", "run",
         "surrogate", "train",
     },
     "snnx.neurons": {
         "ALIF", "IF", "LI", "LIF", "PSU_LIF", "RIF", "RLIF", "Const", "CuBaLI", "CuBaLIF",
         "I", "Neuron", "RCuBaLIF", "ResonateFire",
     },
-    "snnx.layers": {"AvgPool", "Deferred", "Delay", "Flatten", "MaxPool", "Scale", "SumPool", "Threshold"},
-    "snnx.engine": {"Graph", "Options", "Plan", "Sequential", "Step", "is_stateful", "plan", "run"},
+    "snnx.layers": {
+        "AvgPool", "Deferred", "Delay", "Flatten", "MaxPool", "Population", "Scale", "SumPool", "Threshold",
+    },
+    "snnx.engine": {
+        "Graph", "Options", "Plan", "Recording", "Sequential", "Step", "is_stateful", "layer_keys", "plan",
+        "run",
+    },
     "snnx.surrogate": {
         "Surrogate", "arctan", "boxcar", "custom", "fast_sigmoid", "get", "heaviside",
         "sigmoid", "straight_through", "superspike", "tanh", "triangular",
     },
     "snnx.losses": {
-        "first_spike_cross_entropy", "max_membrane_cross_entropy", "silence_penalty",
-        "sparsity_penalty", "spike_count_cross_entropy", "spike_rate_mse",
+        "first_spike_cross_entropy", "l1_rate_penalty", "l2_rate_penalty", "max_membrane_cross_entropy",
+        "population_cross_entropy", "silence_penalty", "sparsity_penalty", "spike_count_cross_entropy",
+        "spike_rate_mse", "target_rate_penalty",
     },
     "snnx.metrics": {
         "first_spike_accuracy", "first_spike_times", "integral_accuracy", "max_membrane_accuracy",
+        "population_accuracy",
     },
     "snnx.encoders": {
         "delta", "latency", "pack_spikes", "population", "rate", "time_shift", "unpack_spikes",
@@ -46,6 +53,7 @@ EXPECTED = {
         "Checkpointer", "Placement", "TrainingDivergedError", "TrainingInterrupted", "default_forward",
         "evaluate", "fit", "make_eval_step", "make_train_step", "restore",
     },
+    "snnx.plot": {"animate", "graph", "input_output", "raster", "rate_histogram", "traces"},
     "snnx.datasets": {
         "digits", "digits_images", "dvs_gesture", "load_heidelberg", "nmnist", "shd", "ssc",
     },

@@ -55,6 +55,13 @@ def test_three_steps_on_four_devices_equal_one_device(report):
 
 
 @pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
+def test_loss_on_recorded_activity_trains_the_same_on_four_devices(report):
+    assert report["record_param_diff_4"] <= 1e-5
+    assert report["record_rate_diff_4"] <= 1e-6 and report["record_eval_rate_diff_4"] <= 1e-6
+    assert 0.0 < report["record_rate_4"] < 1.0  # the hidden layer fires: the rates are not vacuous
+
+
+@pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
 def test_parameters_stay_replicated_on_every_device(report):
     assert report["param_replicated"]
 

@@ -319,12 +319,39 @@ TABLE = [
         (ValueError, ImportError),
         r"`num_steps`|tonic",
     ),
+    # recording and activity
+    ("run.record", lambda: run(Sequential(N.LIF(3)), jnp.ones((2, 1, 3)), record="nope"), ValueError,
+     r"`record` names no layer 'nope'; available layers: '0' \(LIF\)"),
+    ("layer_keys", lambda: snnx.engine.layer_keys(5), TypeError, r"`model` must be a module.*got int"),
+    ("Population", lambda: L.Population(3)(jnp.zeros((2, 7))), ValueError, r"size 7.*`num_classes` \(=3\)"),
+    ("l1_rate_penalty", lambda: losses.l1_rate_penalty({"1": {"v": OUT}}), TypeError,
+     r"`activity\['1'\]` must be a spikes array"),
+    ("l2_rate_penalty", lambda: losses.l2_rate_penalty(OUT, per_layer="yes"), TypeError,
+     r"`per_layer` must be a bool"),
+    ("target_rate_penalty", lambda: losses.target_rate_penalty({"1": OUT}, {"2": 0.1}), ValueError,
+     r"`rate` must give a bound for exactly the layers \['1'\]"),
+    ("population_cross_entropy", lambda: losses.population_cross_entropy(OUT, Y, 2), ValueError,
+     r"`outputs` \(size 3\).*`num_classes` \(=2\)"),
+    ("population_accuracy", lambda: metrics.population_accuracy(OUT, Y, 0), ValueError,
+     r"`num_classes` must be a positive int, got 0"),
+    # plots
+    ("raster", lambda: snnx.plot.raster(jnp.zeros(5)), ValueError,
+     r"`spikes` must have shape \(T, B.*got shape \(5,\)"),
+    ("traces", lambda: snnx.plot.traces(OUT, sample=5), ValueError, r"`sample` must be in \[0, 2\).*got 5"),
+    ("rate_histogram", lambda: snnx.plot.rate_histogram({"1": {"v": OUT}}), TypeError,
+     r"`activity\['1'\]` must be an array.*got dict"),
+    ("input_output", lambda: snnx.plot.input_output(jnp.zeros(3), OUT), ValueError,
+     r"`x` must have shape.*\(3,\)"),
+    ("animate", lambda: snnx.plot.animate(OUT, "/tmp/a.avi"), ValueError,
+     r"`path` must end in .gif or .mp4.*'.avi'"),
+    ("graph", lambda: snnx.plot.graph(5), TypeError, r"`g` must be a nir.NIRGraph or the path.*got int"),
 ]
 
 # Public names that are not called with arguments a user could get wrong (with the reason).
 NOT_CALLABLE = {
     "Plan": "a record returned by snnx.engine.plan (tests/test_engine_plan.py)",
     "Step": "a record inside a Plan (tests/test_engine_plan.py)",
+    "Recording": "a record returned by run(..., record=...) (tests/test_record.py)",
     "is_stateful": "a predicate: any object is a valid argument (False when it has no init_state)",
     "ArgumentTypeError": "an error type (raised by the validators: tests/test_checks.py)",
     "OptionError": "an error type (raised by the validators: tests/test_checks.py)",
@@ -334,6 +361,7 @@ NOT_CALLABLE = {
     "datasets": "subpackage (its functions have rows)",
     "encoders": "subpackage",
     "layers": "subpackage",
+    "plot": "subpackage (its functions have rows)",
     "losses": "subpackage",
     "metrics": "subpackage",
     "neurons": "subpackage",
@@ -362,6 +390,7 @@ def _public_names():
         "surrogate",
         "train",
         "datasets",
+        "plot",
     ):
         names |= set(importlib.import_module(f"snnx.{sub}").__all__)
     return names

@@ -1,8 +1,8 @@
 """snnx: spiking neural networks on JAX and Flax NNX, with faithful NIR exchange.
 
 The names below are the public API; everything in a module whose name starts
-with an underscore is private. ``snnx.train``, ``snnx.datasets`` and
-``snnx.cli`` are imported on first use (they pull in orbax, matplotlib, ...).
+with an underscore is private. ``snnx.train``, ``snnx.datasets``,
+``snnx.plot`` and ``snnx.cli`` are imported on first use (they pull in orbax, matplotlib, ...).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from snnx.layers import Deferred as Deferred
 from snnx.layers import Delay as Delay
 from snnx.layers import Flatten as Flatten
 from snnx.layers import MaxPool as MaxPool
+from snnx.layers import Population as Population
 from snnx.layers import Scale as Scale
 from snnx.layers import SumPool as SumPool
 from snnx.layers import Threshold as Threshold
@@ -46,7 +47,7 @@ from snnx.neurons import Neuron as Neuron
 from snnx.neurons import RCuBaLIF as RCuBaLIF
 from snnx.neurons import ResonateFire as ResonateFire
 
-_LAZY = ("train", "datasets", "cli")
+_LAZY = ("train", "datasets", "cli", "plot")
 
 
 def __getattr__(name: str):
@@ -76,6 +77,7 @@ __all__ = [
     "MaxPool",
     "Neuron",
     "OptionError",
+    "Population",
     "RCuBaLIF",
     "ResonateFire",
     "Scale",
@@ -90,6 +92,7 @@ __all__ = [
     "metrics",
     "neurons",
     "nir",
+    "plot",
     "run",
     "surrogate",
     "train",

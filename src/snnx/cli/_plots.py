@@ -41,12 +41,12 @@ def plot_raster(model, x, label: int, path: str) -> int:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from snnx.engine import Sequential, run
+    from snnx.engine import run
 
     winner_colour, true_colour, other_colour = "#D55E00", "#0072B2", "#B0B0B0"
     batch = jnp.asarray(x, jnp.float32)[:, None]
-    outputs, _ = run(model, batch)
-    hidden, _ = run(Sequential(model[0], model[1]), batch)
+    outputs, _, recording = run(model, batch, record="spikes")
+    hidden = next(iter(recording.outputs.values()))  # the hidden layer's spikes
     membrane = np.asarray(outputs[:, 0], np.float32).reshape(outputs.shape[0], -1)  # (T, classes)
     predicted = int(np.argmax(membrane.max(axis=0)))
     fig, (ax_in, ax_hid, ax_out) = plt.subplots(

@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 from flax import nnx
 
 from snnx.engine import Options
+from snnx.engine._record import select
 from snnx.train._data import as_data, batch_size_of, check_count, iterate, place
-from snnx.train._steps import LossFn, as_metrics, make_eval_step
+from snnx.train._steps import LossFn, as_metrics, hashable_record, make_eval_step, rate_name
 from snnx.train._sync import SYNC_EVERY, Tally
 
 # The attributes ``nnx.Module.eval()`` / ``.train()`` set on every submodule that has them.
@@ -38,20 +39,22 @@ def eval_mode(model: nnx.Module) -> Iterator[None]:
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_eval_step(loss_fn, forward, metric_items, num_steps, options):
+def _cached_eval_step(loss_fn, forward, metric_items, num_steps, options, record):
     return make_eval_step(
-        loss_fn, forward=forward, metrics=dict(metric_items), num_steps=num_steps, options=options
+        loss_fn, forward=forward, metrics=dict(metric_items), num_steps=num_steps, options=options,
+        record=record,
     )
 
 
-def _eval_step_for(loss_fn, forward, metric_fns, num_steps, options) -> Callable:
+def _eval_step_for(loss_fn, forward, metric_fns, num_steps, options, record=None) -> Callable:
     """The eval step for these arguments: built once and reused (so compiled once per input shape)."""
-    key = (loss_fn, forward, tuple(metric_fns.items()), num_steps, options)
+    key = (loss_fn, forward, tuple(metric_fns.items()), num_steps, options, hashable_record(record))
     try:
         hash(key)
     except TypeError:  # e.g. a callable object with __eq__ but no __hash__: no cache key, build anew
         return make_eval_step(
-            loss_fn, forward=forward, metrics=metric_fns, num_steps=num_steps, options=options
+            loss_fn, forward=forward, metrics=metric_fns, num_steps=num_steps, options=options,
+            record=record,
         )
     return _cached_eval_step(*key)
 
@@ -66,6 +69,7 @@ def evaluate(
     forward: Callable | None = None,
     num_steps: int | None = None,
     options: Options | None = None,
+    record=None,
 ) -> dict[str, float]:
     """Loss and metrics of ``model`` over all of ``eval_data`` (sample-weighted means).
 
@@ -84,7 +88,8 @@ def evaluate(
     cannot be hashed are not cached (compiled on every call).
 
     Returns:
-        ``{"loss": ..., <metric>: ...}``.
+        ``{"loss": ..., <metric>: ...}`` (and ``"rate/<key>"`` per recorded
+        layer with ``record``, as in :func:`fit`).
 
     Example:
         >>> evaluate(model, losses.max_membrane_cross_entropy, (x_test, y_test),
@@ -95,15 +100,18 @@ def evaluate(
     metric_fns = as_metrics(metrics)
     data = as_data("eval_data", eval_data)
     batch_size = check_count("batch_size", batch_size)
-    eval_step = _eval_step_for(loss_fn, forward, metric_fns, num_steps, options)
-    return run_eval(eval_step, model, data, batch_size, metric_fns)
+    eval_step = _eval_step_for(loss_fn, forward, metric_fns, num_steps, options, record)
+    rates = [] if record is None else [rate_name(k) for k in select("record", record, model)]
+    names = [*metric_fns, *rates]
+    return run_eval(eval_step, model, data, batch_size, names)
 
 
 def run_eval(
-    eval_step, model, data, batch_size, metric_fns, placement=None, sync_every: int = SYNC_EVERY
+    eval_step, model, data, batch_size, names, placement=None, sync_every: int = SYNC_EVERY
 ) -> dict[str, float]:
-    """Sample-weighted means over ``data`` in eval mode, read back every ``sync_every`` batches."""
-    tally = Tally(metric_fns)
+    """Sample-weighted means over ``data`` in eval mode, read back every ``sync_every`` batches;
+    ``names``: the metric names the step returns."""
+    tally = Tally(names)
     with eval_mode(model):
         for x, y in iterate(data, batch_size, epoch=0, seed=0, train=False):
             n = batch_size_of(y)

@@ -16,6 +16,7 @@ import optax
 from flax import nnx
 
 from snnx.engine import Options
+from snnx.engine._record import select
 from snnx.train._data import ArrayData, as_data, batch_size_of, check_count, iterate, place
 from snnx.train._evaluate import run_eval
 from snnx.train._progress import Progress
@@ -26,8 +27,10 @@ from snnx.train._steps import (
     MetricFn,
     as_metrics,
     default_forward,
+    hashable_record,
     make_eval_step,
     make_train_step,
+    rate_name,
     resolve_forward,
 )
 from snnx.train._sync import SYNC_EVERY, Tally, diverged
@@ -80,6 +83,7 @@ def fit(
     mesh=None,
     param_sharding=None,
     steps_per_epoch: int | None = None,
+    record=None,
 ) -> list[dict]:
     """Train ``model`` in place with ``optimizer`` on ``loss_fn``; return the history.
 
@@ -161,6 +165,13 @@ def fit(
         mesh: ``None`` (one device, as JAX places it), ``"auto"`` (every device
             of every process), a device count ``N``, or a ``jax.sharding.Mesh``
             with a ``"data"`` axis: data-parallel training (see below).
+        record: layers whose activity the loss sees (``snnx.run``'s
+            ``record``, e.g. ``"spikes"``): ``loss_fn(outputs, targets,
+            activity)`` with ``activity = {layer key: (T, B, ...)}``, for the
+            regularisers of :mod:`snnx.losses`; the history gains
+            ``rate/<key>`` (and ``eval_rate/<key>``), each layer's mean
+            activity (spikes per neuron per step). A custom ``forward`` must
+            then return ``(outputs, activity)``.
         param_sharding: with ``mesh``, ``None`` (replicate all state) or rules
             ``{regex: PartitionSpec}`` / ``fn(path, value) -> PartitionSpec | None``
             for large variables, matched against paths like ``"layers/0/kernel"``.
@@ -206,7 +217,9 @@ def fit(
             f"`loss_fn` must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}"
         )
     default = forward is None or forward is default_forward
-    forward = resolve_forward(forward, options)
+    record = hashable_record(record)
+    rates = [] if record is None else [rate_name(k) for k in select("record", record, model)]
+    forward = resolve_forward(forward, options, record)
     epochs = check_count("epochs", epochs, minimum=0)
     batch_size = check_count("batch_size", batch_size)
     eval_batch_size = (
@@ -221,6 +234,7 @@ def fit(
     if steps_per_epoch is not None:
         steps_per_epoch = check_count("steps_per_epoch", steps_per_epoch)
     metric_fns = as_metrics(metrics)
+    names = [*metric_fns, *rates]
     for i, cb in enumerate(callbacks):
         if not callable(cb):
             raise TypeError(f"`callbacks[{i}]` must be callable, got {type(cb).__name__}")
@@ -278,17 +292,18 @@ def fit(
         placement.state(model, optimizer)
         if default:
             forward = placement.per_device(forward, model)
-    train_step = make_train_step(loss_fn, forward=forward, metrics=metric_fns, num_steps=num_steps)
-    eval_step = make_eval_step(loss_fn, forward=forward, metrics=metric_fns, num_steps=num_steps)
+    steps = {"forward": forward, "metrics": metric_fns, "num_steps": num_steps, "record": record}
+    train_step = make_train_step(loss_fn, **steps)
+    eval_step = make_eval_step(loss_fn, **steps)
     if isinstance(train, ArrayData):
         steps_per_epoch = train.steps(batch_size, drop_remainder=True)
     bar = Progress(progress, epochs)
     guard = InterruptGuard().install()
     try:
         for epoch in range(start, epochs):
-            tally, skip = Tally(metric_fns), 0
+            tally, skip = Tally(names), 0
             if resumed is not None and epoch == start:  # continue inside the interrupted epoch
-                tally = Tally(metric_fns, sums=resumed["sums"], seen=resumed["seen"])
+                tally = Tally(names, sums=resumed["sums"], seen=resumed["seen"])
                 skip = int(resumed["step"])
             bar.start_epoch(epoch, steps_per_epoch, completed=skip)
             t0 = time.perf_counter()
@@ -309,7 +324,7 @@ def fit(
             record: dict = {"epoch": epoch + 1}
             record.update(tally.means())
             if evald is not None:
-                scores = run_eval(eval_step, model, evald, eval_batch_size, metric_fns, placement, sync_every)
+                scores = run_eval(eval_step, model, evald, eval_batch_size, names, placement, sync_every)
                 record.update({f"eval_{name}": value for name, value in scores.items()})
             record["time_s"] = elapsed
             record["samples_per_s"] = tally.seen / max(elapsed, 1e-9)

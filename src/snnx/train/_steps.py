@@ -22,8 +22,18 @@ def default_forward(model, x: jax.Array, *, options: Options | None = None) -> j
     return run(model, x, options=options)[0]
 
 
-def resolve_forward(forward, options) -> Callable:
-    """The forward a step runs: ``forward`` as given, or the default one with ``options``."""
+def recording_forward(model, x: jax.Array, *, record, options: Options | None = None):
+    """``(outputs, activity)`` of ``run(model, x, options=options, record=record)``.
+
+    ``activity`` is the recording's ``outputs``: ``{layer key: (T, B, ...)}``.
+    """
+    outputs, _, recording = run(model, x, options=options, record=record)
+    return outputs, recording.outputs
+
+
+def resolve_forward(forward, options, record=None) -> Callable:
+    """The forward a step runs: ``forward`` as given, or the default one with ``options``
+    (returning ``(outputs, activity)`` with ``record``)."""
     if forward is not None and options is not None:
         raise ValueError(
             "`forward` and `options` were both given; `options` only configures the default forward "
@@ -34,11 +44,45 @@ def resolve_forward(forward, options) -> Callable:
         if not callable(forward):
             raise TypeError(f"`forward` must be callable as forward(model, x), got {type(forward).__name__}")
         return forward
+    if options is not None and not isinstance(options, Options):
+        raise TypeError(f"`options` must be a snnx.engine.Options or None, got {type(options).__name__}")
+    if record is not None:
+        return functools.partial(recording_forward, record=record, options=options)
     if options is None:
         return default_forward
-    if not isinstance(options, Options):
-        raise TypeError(f"`options` must be a snnx.engine.Options or None, got {type(options).__name__}")
     return functools.partial(default_forward, options=options)
+
+
+def hashable_record(record):
+    """``record`` with lists made tuples (a step's cache key, and ``nnx.jit``'s static data)."""
+    if isinstance(record, (list, tuple, set, frozenset)):
+        return tuple(record) if not isinstance(record, (set, frozenset)) else tuple(sorted(record, key=repr))
+    return record
+
+
+def rate_name(key: str) -> str:
+    """The metric name of a recorded layer's mean activity: ``"rate/<key>"``."""
+    return f"rate/{key}"
+
+
+def _split(out, record):
+    """``(outputs, activity)`` from a forward's result; ``activity`` is ``None`` without ``record``."""
+    if record is None:
+        return out, None
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], Mapping)):
+        got = f"a tuple of {len(out)}" if isinstance(out, tuple) else type(out).__name__
+        raise TypeError(
+            "with `record`, `forward` must return (outputs, activity) with activity a dict "
+            f"{{layer key: array}} (e.g. run(model, x, record=...)[2].outputs), got {got}"
+        )
+    return out
+
+
+def _rates(activity) -> dict:
+    """Mean recorded activity per layer (spikes per neuron per step for a spiking layer)."""
+    if activity is None:
+        return {}
+    return {rate_name(k): jnp.mean(jax.lax.stop_gradient(a)) for k, a in activity.items()}
 
 
 def as_metrics(metrics) -> dict[str, MetricFn]:
@@ -57,16 +101,15 @@ def as_metrics(metrics) -> dict[str, MetricFn]:
     for name, fn in items.items():
         if not callable(fn):
             raise TypeError(f"`metrics[{name!r}]` must be callable, got {type(fn).__name__}")
-        if name in RESERVED or name.startswith("eval_"):
+        if name in RESERVED or name.startswith(("eval_", "rate/")):
             raise ValueError(f"`metrics` name {name!r} is reserved; choose another name")
     return items
 
 
-def _check(loss_fn, num_steps):
+def _check(loss_fn, num_steps, record=None):
     if not callable(loss_fn):
-        raise TypeError(
-            f"`loss_fn` must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}"
-        )
+        call = "loss_fn(outputs, targets, activity)" if record is not None else "loss_fn(outputs, targets)"
+        raise TypeError(f"`loss_fn` must be callable as {call}, got {type(loss_fn).__name__}")
     return None if num_steps is None else check_count("num_steps", num_steps)
 
 
@@ -80,8 +123,8 @@ def _prepare_input(x: jax.Array, num_steps: int | None) -> jax.Array:
     return x
 
 
-def _scalar_loss(loss_fn, outputs, y) -> jax.Array:
-    loss = loss_fn(outputs, y)
+def _scalar_loss(loss_fn, outputs, y, activity=None) -> jax.Array:
+    loss = loss_fn(outputs, y) if activity is None else loss_fn(outputs, y, activity)
     if jnp.shape(loss) != ():
         raise ValueError(f"`loss_fn` must return a scalar, got an array of shape {jnp.shape(loss)}")
     return loss
@@ -94,6 +137,7 @@ def make_train_step(
     metrics: Mapping[str, MetricFn] | Sequence[MetricFn] | None = None,
     num_steps: int | None = None,
     options: Options | None = None,
+    record=None,
 ) -> Callable:
     """The jitted training step of :func:`fit`: one gradient update of ``model``.
 
@@ -115,6 +159,13 @@ def make_train_step(
             (:func:`snnx.encoders.pack_spikes`), else ``None``.
         options: a :class:`snnx.engine.Options` for the default forward; giving
             both ``forward`` and ``options`` is an error.
+        record: layers whose outputs the loss sees (``run``'s ``record``, e.g.
+            ``"spikes"``): the loss is then ``loss_fn(outputs, targets,
+            activity)`` with ``activity = {layer key: (T, B, ...)}`` (pass it
+            to :func:`snnx.losses.silence_penalty` and the other
+            regularisers), and the metrics gain ``"rate/<key>"``, each
+            layer's mean activity (spikes per neuron per step). A custom
+            ``forward`` must then return ``(outputs, activity)``.
 
     Returns:
         ``train_step(model, optimizer, x, y) -> (loss, metrics, grads_finite)``,
@@ -131,8 +182,9 @@ def make_train_step(
         >>> opt = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
         >>> loss, values, finite = step(model, opt, x, y)
     """
-    num_steps = _check(loss_fn, num_steps)
-    forward = resolve_forward(forward, options)
+    record = hashable_record(record)
+    num_steps = _check(loss_fn, num_steps, record)
+    forward = resolve_forward(forward, options, record)
     metric_fns = as_metrics(metrics)
 
     @nnx.jit
@@ -140,12 +192,13 @@ def make_train_step(
         x = _prepare_input(x, num_steps)
 
         def objective(m):
-            outputs = forward(m, x)
-            return _scalar_loss(loss_fn, outputs, y), outputs
+            outputs, activity = _split(forward(m, x), record)
+            return _scalar_loss(loss_fn, outputs, y, activity), (outputs, activity)
 
-        (loss, outputs), grads = nnx.value_and_grad(objective, has_aux=True)(model)
+        (loss, (outputs, activity)), grads = nnx.value_and_grad(objective, has_aux=True)(model)
         optimizer.update(model, grads)
         values = {name: fn(jax.lax.stop_gradient(outputs), y) for name, fn in metric_fns.items()}
+        values.update(_rates(activity))
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)] or [True]))
         return loss, values, finite
 
@@ -159,6 +212,7 @@ def make_eval_step(
     metrics: Mapping[str, MetricFn] | Sequence[MetricFn] | None = None,
     num_steps: int | None = None,
     options: Options | None = None,
+    record=None,
 ) -> Callable:
     """The jitted evaluation step of :func:`fit` and :func:`evaluate`: loss and metrics, no update.
 
@@ -175,6 +229,8 @@ def make_eval_step(
         num_steps: ``T`` when ``x`` is bit-packed along axis 0, else ``None``.
         options: a :class:`snnx.engine.Options` for the default forward; giving
             both ``forward`` and ``options`` is an error.
+        record: as in :func:`make_train_step` (``loss_fn(outputs, targets,
+            activity)`` and ``"rate/<key>"`` metrics).
 
     Returns:
         ``eval_step(model, x, y) -> (loss, metrics)``, compiled with
@@ -188,15 +244,17 @@ def make_eval_step(
         >>> model.eval()
         >>> loss, values = step(model, x, y)   # values["max_membrane_accuracy"]
     """
-    num_steps = _check(loss_fn, num_steps)
-    forward = resolve_forward(forward, options)
+    record = hashable_record(record)
+    num_steps = _check(loss_fn, num_steps, record)
+    forward = resolve_forward(forward, options, record)
     metric_fns = as_metrics(metrics)
 
     @nnx.jit
     def eval_step(model, x, y):
         x = _prepare_input(x, num_steps)
-        outputs = forward(model, x)
+        outputs, activity = _split(forward(model, x), record)
         values = {name: fn(outputs, y) for name, fn in metric_fns.items()}
-        return _scalar_loss(loss_fn, outputs, y), values
+        values.update(_rates(activity))
+        return _scalar_loss(loss_fn, outputs, y, activity), values
 
     return eval_step
