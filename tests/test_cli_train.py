@@ -44,9 +44,10 @@ def tiny_run(tmp_path_factory):
 @pytest.mark.slow  # trains (module fixture `tiny_run`)
 def test_writes_every_file(tiny_run, capsys):
     assert (tiny_run / "checkpoint").is_dir() and os.listdir(tiny_run / "checkpoint")
-    for name in ("curves.png", "raster.png"):
+    for name in ("curves.png", "raster.png", "layers.png", "rates.png"):
         check_png(tiny_run / name)
     summary = json.loads((tiny_run / "metrics.json").read_text())
+    assert set(summary["hidden_rates"]) == {"1"} and 0.0 <= summary["hidden_rates"]["1"] <= 1.0
     assert summary["config"]["epochs"] == 2 and len(summary["history"]) == 2
     assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["test_samples"] == 360
     assert summary["nir"].endswith("model.nir") and (tiny_run / "model.nir").is_file()

@@ -1,4 +1,5 @@
-"""The figures ``snnx train`` writes: training curves and a held-out sample's raster with its readout."""
+"""The figures ``snnx train`` writes: training curves, a held-out sample's raster with its readout,
+every spiking layer's raster, and the firing-rate histograms of every spiking layer."""
 
 from __future__ import annotations
 
@@ -105,3 +106,28 @@ def plot_raster(model, x, label: int, path: str) -> int:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return predicted
+
+
+def plot_activity(model, x, raster_path: str, rates_path: str) -> dict[str, float]:
+    """Every spiking layer's raster of sample 0 (neurons sorted by rate) and per-layer rate histograms.
+
+    ``x``: held-out inputs ``(T, B, ...)``. Returns each spiking layer's mean rate
+    (spikes per neuron per step) over the batch.
+    """
+    import jax.numpy as jnp
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from snnx import plot
+    from snnx.engine import run
+
+    _, _, recording = run(model, jnp.asarray(x, jnp.float32), record="spikes")
+    fig, _ = plot.raster(recording, sample=0, sort_by_rate=True)
+    fig.savefig(raster_path, dpi=100)
+    plt.close(fig)
+    fig, _ = plot.rate_histogram(recording)
+    fig.savefig(rates_path, dpi=100)
+    plt.close(fig)
+    return {key: float(jnp.mean(a)) for key, a in recording.outputs.items()}

@@ -29,6 +29,7 @@ DATASETS = ("digits", "shd", "ssc", "nmnist", "dvs_gesture")
 TONIC_DATASETS = ("nmnist", "dvs_gesture")
 #: Largest evaluation batch (a whole N-MNIST test set at once would not fit in memory).
 EVAL_BATCH = 1024
+ACTIVITY_SAMPLES = 256  # held-out samples behind rates.png and metrics.json's hidden_rates
 NEURONS = {"lif": "LIF", "if": "IF", "cubalif": "CuBaLIF", "alif": "ALIF"}
 ENCODINGS = ("rate", "latency")
 #: Epochs between checkpoints (and after the last one); an orbax save costs ~0.2 s here.
@@ -50,7 +51,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "train",
         help="train a spiking network (default: 8x8 digits) and write runs/<name>/",
         description="Train a small spiking network and write the checkpoint, model.nir, metrics.json, "
-        "curves.png and raster.png to <out>/<name>/.",
+        "curves.png, raster.png, layers.png (every spiking layer's raster) and rates.png (firing-rate "
+        "histograms) to <out>/<name>/.",
     )
     p.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)} (default: digits)")
     p.add_argument(
@@ -417,6 +419,12 @@ def train(cfg: dict) -> dict:
     paths["raster"] = os.path.join(run_dir, "raster.png")
     sample = np.unpackbits(x_test[:, 0], axis=0, count=cfg["time_steps"]) if packed else x_test[:, 0]
     predicted = _plots.plot_raster(model, sample, int(y_test[0]), paths["raster"])
+    paths["layers"] = os.path.join(run_dir, "layers.png")
+    paths["rates"] = os.path.join(run_dir, "rates.png")
+    batch = x_test[:, :ACTIVITY_SAMPLES]
+    if packed:
+        batch = np.unpackbits(batch, axis=0, count=cfg["time_steps"])
+    rates = _plots.plot_activity(model, batch, paths["layers"], paths["rates"])
     paths["metrics"] = os.path.join(run_dir, "metrics.json")
     summary = {
         "config": {k: v for k, v in cfg.items() if k not in ("resume", "overwrite")},
@@ -425,6 +433,7 @@ def train(cfg: dict) -> dict:
         "train_samples": int(train_size),
         "test_samples": int(x_test.shape[1]),
         "raster_sample": {"label": int(y_test[0]), "predicted": predicted},
+        "hidden_rates": rates,
         "nir": nir_path if nir_note is None else f"not written: {nir_note}",
         "wall_time_s": time.perf_counter() - start,
         "history": history,
