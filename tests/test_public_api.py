@@ -18,7 +18,7 @@ EXPECTED = {
         "Const", "CuBaLI", "CuBaLIF", "Deferred", "Delay", "Flatten", "Graph", "I", "MaxPool", "Neuron",
         "OptionError", "Population",
         "RCuBaLIF", "ResonateFire", "Scale", "Sequential", "ShapeError", "SumPool", "Threshold",
-        "datasets", "encoders", "layers", "losses", "metrics", "neurons", "nir", "plot", "run",
+        "datasets", "encoders", "layers", "losses", "metrics", "neurons", "nir", "plot", "run", "stats",
         "surrogate", "train",
     },
     "snnx.neurons": {
@@ -53,6 +53,7 @@ EXPECTED = {
         "Checkpointer", "Placement", "TrainingDivergedError", "TrainingInterrupted", "default_forward",
         "evaluate", "fit", "make_eval_step", "make_train_step", "restore",
     },
+    "snnx.stats": {"LayerStats", "Report", "measure"},
     "snnx.plot": {"animate", "graph", "input_output", "raster", "rate_histogram", "traces"},
     "snnx.datasets": {
         "digits", "digits_images", "dvs_gesture", "load_heidelberg", "nmnist", "shd", "ssc",

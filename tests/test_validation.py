@@ -345,6 +345,9 @@ TABLE = [
     ("animate", lambda: snnx.plot.animate(OUT, "/tmp/a.avi"), ValueError,
      r"`path` must end in .gif or .mp4.*'.avi'"),
     ("graph", lambda: snnx.plot.graph(5), TypeError, r"`g` must be a nir.NIRGraph or the path.*got int"),
+    # cost metrics
+    ("measure", lambda: snnx.stats.measure(Sequential(lambda x: 2 * x), jnp.ones((2, 1, 3))), TypeError,
+     r"layer '0' is the plain function '<lambda>', whose cost is unknown"),
 ]
 
 # Public names that are not called with arguments a user could get wrong (with the reason).
@@ -362,6 +365,9 @@ NOT_CALLABLE = {
     "encoders": "subpackage",
     "layers": "subpackage",
     "plot": "subpackage (its functions have rows)",
+    "stats": "subpackage (its functions have rows)",
+    "LayerStats": "a record inside a Report (tests/test_stats.py)",
+    "Report": "a record returned by snnx.stats.measure (tests/test_stats.py)",
     "losses": "subpackage",
     "metrics": "subpackage",
     "neurons": "subpackage",
@@ -391,6 +397,7 @@ def _public_names():
         "train",
         "datasets",
         "plot",
+        "stats",
     ):
         names |= set(importlib.import_module(f"snnx.{sub}").__all__)
     return names

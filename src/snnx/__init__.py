@@ -47,7 +47,7 @@ from snnx.neurons import Neuron as Neuron
 from snnx.neurons import RCuBaLIF as RCuBaLIF
 from snnx.neurons import ResonateFire as ResonateFire
 
-_LAZY = ("train", "datasets", "cli", "plot")
+_LAZY = ("train", "datasets", "cli", "plot", "stats")
 
 
 def __getattr__(name: str):
@@ -94,6 +94,7 @@ __all__ = [
     "nir",
     "plot",
     "run",
+    "stats",
     "surrogate",
     "train",
 ]
