@@ -326,6 +326,7 @@ def test_fit_logs_the_rates_it_recorded():
     assert evaluate(m, loss, data, record="spikes")["rate/1"] == pytest.approx(z.mean(), abs=1e-6)
 
 
+@pytest.mark.slow  # trains twice
 def test_a_sparsity_penalty_lowers_the_hidden_rate():
     def run_with(weight):
         m = mlp()
