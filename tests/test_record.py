@@ -266,6 +266,21 @@ def test_imported_nir_graph_records_by_nir_node_name():
     assert float(by_name.outputs[lif[0]].sum()) > 0
 
 
+def test_numeric_nir_names_mean_their_nodes_not_indices(nir_refs):
+    """Sinabs names its nodes "0", "1", ...; from_nir puts a layout adapter first, so layer 1 is node "0"."""
+    from snnx.engine._record import select
+
+    model = snnx.nir.from_nir(nir_refs / "graphs" / "cnn_sinabs.nir", dt=1e-4)
+    names = model.nir_names
+    assert names[0] is None and names[1] == "0"
+    keys = layer_keys(model)
+    assert keys == ["#0", *names[1:]]
+    for name in ("0", "1", "5"):
+        assert select("record", name, model)[name].layer is model.layers[names.index(name)]
+    assert select("record", "#0", model)["#0"].layer is model.layers[0]
+    assert list(select("record", 2, model)) == ["1"]  # an int is still the index
+
+
 def test_single_layer_model_is_its_own_key():
     lif = snnx.LIF(H, beta=BETA)
     assert layer_keys(lif) == ["LIF"]

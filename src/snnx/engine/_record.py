@@ -3,9 +3,11 @@
 Every layer of a model has a *key*: its index in the enclosing ``Sequential``
 (``"1"``; nested ones joined with dots, ``"2.0"``), its node name in a
 ``Graph`` (``"lif"``, ``"1.lif"`` for a graph inside a ``Sequential``), or the
-NIR node name of a layer imported from NIR (``Sequential.nir_names``). A
-single-layer model (a neuron given to ``run`` alone) has the key of its type
-name. :func:`layer_keys` lists them.
+NIR node name of a layer imported from NIR (``Sequential.nir_names``). A layer
+without a NIR name among named ones (a gain ``Scale``, a layout adapter) keeps
+its index, written ``"#2"`` when ``"2"`` is another layer's NIR name, so a NIR
+name always means that node. A single-layer model (a neuron given to ``run``
+alone) has the key of its type name. :func:`layer_keys` lists them.
 
 A selection (``record=`` for outputs, ``record_states=`` for states) is one of,
 or a list of:
@@ -75,11 +77,15 @@ def _walk(model, path: tuple, prefix: str, out: list[Entry], used: set[str]) -> 
         children = [(name, model.nodes[name], name) for name in model.nodes]
     else:
         return
+    names_here = {str(name) for _, _, name in children if name is not None}
     for seg, layer, name in children:
-        local = str(name) if name is not None else str(seg)
+        if name is not None:
+            local = str(name)
+        else:  # an unnamed layer among named ones: its index, unless that is another layer's name
+            local = str(seg) if str(seg) not in names_here else f"#{seg}"
         key = f"{prefix}.{local}" if prefix else local
-        if key in used:  # a name that repeats another key: fall back to the index path
-            key = ".".join(map(str, (*path, seg)))
+        if key in used:  # a name that repeats another key (not in a valid NIR graph): "#" + index
+            key = f"{prefix}.#{seg}" if prefix else f"#{seg}"
         used.add(key)
         container = is_plain_sequential(layer) or _plain_graph(layer)
         out.append(Entry(key, (*path, seg), layer, not container))
