@@ -10,7 +10,7 @@ EXTRAS      := data,evo,quant,export,docs
 # tells tests/test_lock.py that this environment was installed from $(LOCK)
 LOCKED      := SNNX_LOCKED=1
 
-.PHONY: demo test test-quick test-latest lock lint install clean
+.PHONY: demo test test-quick test-latest lock lint install clean docs serve-docs docs-check
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,16 +20,46 @@ $(STAMP): pyproject.toml $(LOCK)
 
 install: $(STAMP)
 
+# The documentation site (mkdocs.yml): the docs extra on top of the lock, pinned by $(LOCK_EXTRAS)
+DOCS_STAMP := $(VENV)/.installed-docs
+# the tutorial pages, docs/tutorials/*.md, are rendered from examples/ when the renderer exists
+RENDER     := if [ -f docs/render_examples.py ]; then $(BIN)/python docs/render_examples.py; fi
+# quiets Material for MkDocs' banner about its successor
+MKDOCS     := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+$(DOCS_STAMP): $(STAMP) $(LOCK_EXTRAS)
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -c $(LOCK_EXTRAS) -e ".[test,docs]"
+	touch $(DOCS_STAMP)
+
+# build/site; --strict: a broken link or anchor, or a docstring griffe cannot read, fails
+docs: $(DOCS_STAMP)
+	$(RENDER)
+	$(MKDOCS) build --strict
+
+serve-docs: $(DOCS_STAMP)
+	$(RENDER)
+	$(MKDOCS) serve -a 127.0.0.1:8000
+
+# The built site in a real browser (docs/check_site.py): Debian's chromium (installed with
+# apt-get when missing) driven by Playwright from its own venv, never the project's.
+# Screenshots go to build/site-check/.
+BROWSER_VENV := build/.venv-browser
+docs-check: docs
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+	test -x $(BROWSER_VENV)/bin/python || $(PYTHON) -m venv $(BROWSER_VENV)
+	$(BROWSER_VENV)/bin/python -m pip install --quiet -r docs/requirements-browser.txt
+	$(BROWSER_VENV)/bin/python docs/check_site.py --chromium "$$(command -v chromium)"
+
 demo: $(STAMP)
 	$(BIN)/snnx train --overwrite
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff check src tests examples benchmarks docs
 	$(LOCKED) $(BIN)/python -m pytest -n auto
 
 # the same without the tests marked slow (subprocesses, examples, benchmarks, big graphs)
 test-quick: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff check src tests examples benchmarks docs
 	$(LOCKED) $(BIN)/python -m pytest -n auto -m "not slow"
 
 # The quick tier against the newest releases (no lock, --upgrade) in .venv-latest: what a
@@ -66,8 +96,8 @@ lock:
 	echo "wrote $(LOCK) and $(LOCK_EXTRAS); now run make test and commit both if it passes"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks
-	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/ruff check src tests examples benchmarks docs
+	$(BIN)/ruff format --check src tests examples benchmarks docs
 
 clean:
-	rm -rf $(VENV) .venv-latest runs .pytest_cache
+	rm -rf $(VENV) .venv-latest runs .pytest_cache build/site

@@ -8,8 +8,8 @@ removed, ``(B,)`` for ``(T, B, C)``. Anything else (one-hot or float targets,
 targets that still carry a time axis) raises ``ValueError`` naming both shapes,
 also when ``T == B``.
 
-The ``population_*`` functions read a population-coded read-out: ``num_classes
-* per_class`` units on the last axis, class-major (units ``c * P`` to
+The ``population_*`` functions read a population-coded read-out:
+``num_classes * per_class`` units on the last axis, class-major (units ``c * P`` to
 ``c * P + P - 1`` vote for class ``c``), summed per class before anything else
 (:class:`snnx.layers.Population` does the same inside a model).
 

@@ -64,8 +64,9 @@ def digits(
         seed: seed of the rate code's randomness.
         gain: rate code gain (spike probability ``gain * x``), in (0, 1].
         threshold: latency code silence threshold.
-        process_index, process_count: return only samples
-            ``process_index::process_count`` of each split (one host's shard).
+        process_index: return only samples ``process_index::process_count``
+            of each split (one host's shard).
+        process_count: see ``process_index``.
 
     Returns:
         ``((x_train, y_train), (x_test, y_test))``: ``x`` float32 spikes of shape

@@ -49,8 +49,9 @@ def load_heidelberg(
         pack: return bit-packed spikes (:func:`numpy.packbits` along time,
             big-endian, the layout of :func:`snnx.encoders.pack_spikes`; give
             ``fit(..., num_steps=T)`` to unpack them per batch).
-        process_index, process_count: return only samples
-            ``process_index::process_count`` (one host's shard).
+        process_index: return only samples ``process_index::process_count``
+            (one host's shard).
+        process_count: see ``process_index``.
 
     Returns:
         ``(x, y)``: ``x`` uint8 spikes of shape ``(T, N, num_units)`` (packed:

@@ -79,7 +79,8 @@ def nmnist(
         num_steps: ``T``.
         downsample: integer spatial reduction factor.
         pack: bit-pack along time (see :func:`snnx.encoders.pack_spikes`).
-        process_index, process_count: return samples ``process_index::process_count``.
+        process_index: return samples ``process_index::process_count``.
+        process_count: see ``process_index``.
 
     Returns:
         ``(x, y)``: ``x`` uint8 channels-last spikes ``(T, N, H, W, 2)``

@@ -75,12 +75,14 @@ class Options:
             itemsize``) is at least ``project_min_sample_bytes``. The rule
             depends on ``T`` and the model, never on the batch size, so training
             and evaluation batches take the same path.
-        project_max_out, project_min_sample_bytes: see ``project_readout``.
+        project_max_out: see ``project_readout``.
+        project_min_sample_bytes: see ``project_readout``.
         chunk_steps: cut time into chunks of this many steps (an int), choose
             (``"auto"``: about ``chunk_rows`` rows of ``steps * B`` per chunk,
             only when ``T * B > chunk_above_rows``) or never (``"off"``). Chunks
             keep a long sequence's activations in cache between layers.
-        chunk_rows, chunk_above_rows: see ``chunk_steps``.
+        chunk_rows: see ``chunk_steps``.
+        chunk_above_rows: see ``chunk_steps``.
         parallel: use a neuron's associative-scan ``parallel`` path when it has
             one and starts from the zero state (CPU default off: 3-5x slower).
         recompute_neuron_steps: in a neuron scan without a fused kernel,

@@ -63,7 +63,11 @@ class RIF(LeakyNeuron):
 
     Args:
         shape: number of units ``N`` (an int).
-        threshold, reset, v_reset, surrogate, detach_reset: as :class:`snnx.neurons.IF`.
+        threshold: as in :class:`snnx.neurons.IF`.
+        reset: as in :class:`snnx.neurons.IF`.
+        v_reset: as in :class:`snnx.neurons.IF`.
+        surrogate: as in :class:`snnx.neurons.IF`.
+        detach_reset: as in :class:`snnx.neurons.IF`.
         trainable: ``False`` (default: ``threshold`` and ``v_reset`` frozen),
             ``True`` (both learnt) or the names to learn.
         rngs: ``nnx.Rngs`` used to initialise the recurrent weights.
@@ -129,8 +133,13 @@ class RLIF(LeakyNeuron):
 
     Args:
         shape: number of units ``N`` (an int).
-        beta, threshold, reset, v_reset, v_leak, surrogate, detach_reset:
-            as :class:`snnx.neurons.LIF`.
+        beta: as in :class:`snnx.neurons.LIF`.
+        threshold: as in :class:`snnx.neurons.LIF`.
+        reset: as in :class:`snnx.neurons.LIF`.
+        v_reset: as in :class:`snnx.neurons.LIF`.
+        v_leak: as in :class:`snnx.neurons.LIF`.
+        surrogate: as in :class:`snnx.neurons.LIF`.
+        detach_reset: as in :class:`snnx.neurons.LIF`.
         trainable: ``False`` (default: all frozen), ``True`` (all of ``beta``,
             ``threshold``, ``v_leak``, ``v_reset`` learnt) or the names to learn.
         rngs: ``nnx.Rngs`` used to initialise the recurrent weights.
@@ -202,8 +211,14 @@ class RCuBaLIF(Neuron):
 
     Args:
         shape: number of units ``N`` (an int).
-        alpha, beta, threshold, reset, v_reset, v_leak, surrogate, detach_reset:
-            as :class:`snnx.neurons.CuBaLIF`.
+        alpha: as in :class:`snnx.neurons.CuBaLIF`.
+        beta: as in :class:`snnx.neurons.CuBaLIF`.
+        threshold: as in :class:`snnx.neurons.CuBaLIF`.
+        reset: as in :class:`snnx.neurons.CuBaLIF`.
+        v_reset: as in :class:`snnx.neurons.CuBaLIF`.
+        v_leak: as in :class:`snnx.neurons.CuBaLIF`.
+        surrogate: as in :class:`snnx.neurons.CuBaLIF`.
+        detach_reset: as in :class:`snnx.neurons.CuBaLIF`.
         trainable: ``False`` (default: all frozen), ``True`` (all of ``alpha``,
             ``beta``, ``threshold``, ``v_leak``, ``v_reset`` learnt) or the
             names to learn.
