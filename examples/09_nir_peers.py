@@ -1,4 +1,4 @@
-"""Run graphs written by snnTorch, Norse, Rockpool and Sinabs, see what a Spyx file means, give ours back.
+"""Run graphs written by snnTorch, Norse, Rockpool, Sinabs and Spyx as their authors ran them; give ours back.
 
 ``python examples/09_nir_peers.py [OUT_DIR]`` (default ``09_nir_peers_out``)
 uses the reference files in ``tests/data/nir-refs`` (its README says where
@@ -7,9 +7,8 @@ simulators computed from them on a saved input. It
 
 1. imports each graph with ``snnx.nir.from_nir``, runs it on the saved input and
    prints how well snnx agrees with the peer's saved output and membranes;
-2. writes a graph the way Spyx 1.0's exporter does (no Spyx-written file is in
-   the references, so this one is made here, following its documented
-   conventions) and shows what snnx reads in it, and why;
+2. reads a graph written by Spyx 1.0's own exporter, compares it with what Spyx
+   itself computed, and shows what snnx reads in it, why, and how to correct it;
 3. exports a snnx model with ``to_nir``, reads it back and checks that the
    re-imported model computes the same spikes.
 
@@ -29,7 +28,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import nir
 import numpy as np
 from flax import nnx
 
@@ -103,60 +101,36 @@ ax.legend(loc="upper right")
 fig.savefig(out / "norse_membrane.png", dpi=100)
 plt.close(fig)
 
-# ## 2. A graph written the way Spyx 1.0 writes it
+# ## 2. A graph written by Spyx 1.0
 #
-# Spyx's LIF computes `V' = beta V + x` (unit input gain). Its exporter writes
-# `tau = dt / (1 - beta)` but `r = beta`, writes no `v_reset`, and leaves out
-# LI readouts (shared/docs/SPYX-1.0.md). NIR's LIF is
+# `spyx_export_lif.nir` was written by Spyx 1.0's own exporter, and the
+# reference beside it holds what Spyx itself computed on the same input
+# (tests/data/nir-refs/make_spyx_reference.py). Spyx's LIF computes
+# `V' = beta V + x` (unit input gain), but its exporter writes
+# `tau = dt / (1 - beta)` with `r = beta` and no `v_reset`. NIR's LIF is
 # `tau dv/dt = v_leak - v + r x`, whose forward-Euler step at `dt` has the
 # input gain `r dt / tau = beta (1 - beta)`: 0.16 for beta = 0.8, not 1. snnx
 # runs what the file says, so it puts a Scale(0.16) in front of the LIF.
-rng = np.random.default_rng(0)
-BETA, DT, N_IN, N = 0.8, 1.0, 8, 5  # Spyx's default dt is 1
-weight = rng.normal(0.0, 0.6, (N, N_IN)).astype(np.float32)
-bias = np.full(N, 0.1, np.float32)
-spyx_style = nir.NIRGraph(
-    nodes={
-        "input": nir.Input(np.array([N_IN])),
-        "linear": nir.Affine(weight, bias),
-        "lif": nir.LIF(
-            tau=np.full(N, DT / (1 - BETA), np.float32),
-            r=np.full(N, BETA, np.float32),  # Spyx writes r = beta
-            v_leak=np.zeros(N, np.float32),
-            v_threshold=np.ones(N, np.float32),
-        ),  # and no v_reset
-        "output": nir.Output(np.array([N])),
-    },
-    edges=[("input", "linear"), ("linear", "lif"), ("lif", "output")],
-)
-nir.write(out / "spyx_style.nir", spyx_style)  # with the nir package, as Spyx does
-
-imported = from_nir(out / "spyx_style.nir", dt=DT)
+spyx = np.load(REFS / "spyx_export_lif__rand_T100_B3_p30_s7__spyx.npz")
+DT = json.loads(str(spyx["meta"]))["dt"]
+imported = from_nir(REFS / "graphs" / "spyx_export_lif.nir", dt=DT)
 gain = float(imported[1].scale[...][0])
-print(f"\nspyx_style.nir in snnx: {' -> '.join(type(layer).__name__ for layer in imported.layers)}, "
+print(f"\nspyx_export_lif.nir in snnx: {' -> '.join(type(layer).__name__ for layer in imported.layers)}, "
       f"input gain {gain:.2f}, LIF beta {float(imported[2].beta[...][0]):.2f}")  # fmt: skip
-
-# What the Spyx model itself computes, from its documented update: the spike
-# is tested on the membrane *before* this step's input, and the threshold is
-# subtracted after the decay: s = (V > 1); V = beta V + x - s.
-x = (rng.random((100, 3, N_IN)) < 0.3).astype(np.float32)
-v, spyx_spikes = np.zeros((3, N)), []
-for x_t in x:
-    s = (v > 1.0).astype(np.float32)
-    v = BETA * v + x_t @ weight.T + bias - s
-    spyx_spikes.append(s)
-spyx_spikes = np.stack(spyx_spikes)
-as_written = np.asarray(snnx.run(imported, jnp.asarray(x))[0])
-print(f"spikes: the Spyx model {int(spyx_spikes.sum())}, the file as written in snnx {int(as_written.sum())}")
+x = jnp.asarray(spyx["x"])
+as_written = np.asarray(snnx.run(imported, x)[0])
+print(f"spikes: Spyx 1.0 itself {int(spyx['out'].sum())}, "
+      f"the file as written in snnx {int(as_written.sum())}")  # fmt: skip
 
 # If you know a file came from Spyx 1.0, correct it before importing: unit
-# gain is `r = tau / dt`, and Spyx resets by subtraction. Two differences
-# remain that no NIR file can carry: Spyx spikes one step late and subtracts
-# after the decay (docs/migration.md).
-corrected = read(out / "spyx_style.nir")
-corrected.nodes["lif"].r = corrected.nodes["lif"].tau / DT
-fixed = np.asarray(snnx.run(from_nir(corrected, dt=DT, reset="subtract"), jnp.asarray(x))[0])
-agree = float(np.mean(fixed[:-1] == spyx_spikes[1:]))
+# gain is `r = tau / dt`, and Spyx resets by subtraction. One difference
+# remains that no NIR file can carry: Spyx tests the spike on the membrane
+# *before* this step's input (`s = (V > 1); V = beta V + x - s`), so its
+# spikes come one step later (docs/migration/spyx.md).
+corrected = read(REFS / "graphs" / "spyx_export_lif.nir")
+corrected.nodes["layer_1"].r = corrected.nodes["layer_1"].tau / DT
+fixed = np.asarray(snnx.run(from_nir(corrected, dt=DT, reset="subtract"), x)[0])
+agree = float(np.mean(fixed[:-1] == spyx["out"][1:]))
 print(f"with r = tau/dt and reset='subtract': {int(fixed.sum())} spikes; snnx's spike at step t matches "
       f"Spyx's at step t + 1 in {agree:.1%} of (step, sample, neuron) entries")  # fmt: skip
 
@@ -164,6 +138,7 @@ print(f"with r = tau/dt and reset='subtract': {int(fixed.sum())} spikes; snnx's 
 #
 # `to_nir` writes the NIR equations that compute what snnx computes (unit
 # input gain: `r = tau / dt`); `dt` is an argument on both sides.
+N_IN = 8
 rngs = nnx.Rngs(0)
 model = snnx.Sequential(
     nnx.Linear(N_IN, 16, rngs=rngs),
@@ -172,6 +147,7 @@ model = snnx.Sequential(
     snnx.LI(4, beta=0.8),
 )
 graph = to_nir(model, input_shape=(N_IN,), dt=1e-3)
+x = (np.random.default_rng(0).random((100, 3, N_IN)) < 0.3).astype(np.float32)
 write(out / "snnx_model.nir", graph)
 nodes = read(out / "snnx_model.nir").nodes
 print("\nwrote snnx_model.nir:", ", ".join(f"{k}:{type(n).__name__}" for k, n in nodes.items()))
@@ -189,4 +165,4 @@ with warnings.catch_warnings():
     fig, _ = snnx.plot.graph(out / "snnx_model.nir")
 fig.savefig(out / "graph.png", dpi=100)
 plt.close(fig)
-print(f"files in {out}/: norse_membrane.png, graph.png, spyx_style.nir, snnx_model.nir")
+print(f"files in {out}/: norse_membrane.png, graph.png, snnx_model.nir")

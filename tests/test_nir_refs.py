@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from snnx.engine import run
-from snnx.nir import from_nir
+from snnx.nir import from_nir, read
 from snnx.nir._import import node_states
 
 # (reference file, graph file, reset override, {reference node: NIR node})
@@ -148,3 +148,33 @@ def test_norse_resetvalue_differs_only_through_t0(nir_refs):
     np.testing.assert_array_equal(out, data["out"])
     ours, _ = run(model, x)
     assert np.any(np.asarray(ours) != data["out"])  # the t = 0 convention does matter here
+
+
+def test_spyx_export_read_as_the_file_says_and_spyx_as_documented(nir_refs):
+    """Spyx 1.0's own export and simulation (make_spyx_reference.py): snnx runs the NIR equations of the
+    file (input gain r dt / tau = beta (1 - beta)); Spyx's own output follows its documented update,
+    s = (V > theta), V' = beta V + x - s theta, which no NIR file expresses."""
+    data = np.load(nir_refs / "spyx_export_lif__rand_T100_B3_p30_s7__spyx.npz")
+    dt = json.loads(str(data["meta"]))["dt"]
+    graph = read(nir_refs / "graphs" / "spyx_export_lif.nir")
+    affine, lif = graph.nodes["layer_0"], graph.nodes["layer_1"]
+    np.testing.assert_allclose(lif.r, 1.0 - dt / lif.tau, rtol=1e-6)  # Spyx writes r = beta
+    x = data["x"].astype(np.float64)
+    current = x @ np.asarray(affine.weight, np.float64).T + np.asarray(affine.bias, np.float64)
+    beta = 1.0 - dt / np.asarray(lif.tau, np.float64)
+    v, spyx = np.zeros(current.shape[1:]), []
+    for i_t in current:  # Spyx 1.0's documented LIF: spike on the old membrane, then integrate
+        s = (v > 1.0).astype(np.float64)
+        v = beta * v + i_t - s
+        spyx.append(s)
+    np.testing.assert_array_equal(data["out"], np.stack(spyx))
+    assert data["out"].sum() > 100
+    v, euler = np.zeros(current.shape[1:]), []
+    gain = np.asarray(lif.r, np.float64) * dt / np.asarray(lif.tau, np.float64)
+    for i_t in current:  # the file's NIR equations, forward Euler, reset to v_reset = 0 (absent)
+        v = beta * v + gain * i_t
+        z = (v > 1.0).astype(np.float64)
+        v = np.where(z > 0, 0.0, v)
+        euler.append(z)
+    spikes, _ = run(from_nir(graph, dt), jnp.asarray(data["x"]))
+    np.testing.assert_array_equal(np.asarray(spikes), np.stack(euler))
