@@ -63,6 +63,7 @@ def test_resume_is_bit_identical_to_uninterrupted(tmp_path):
     assert Checkpointer(tmp_path / "ck").latest_epoch() == 3
 
 
+@pytest.mark.slow  # a few seconds of compiling; the quick tier has smaller cases
 def test_resume_without_checkpoint_starts_fresh_and_finished_run_is_noop(tmp_path):
     model = make_model()
     assert len(train(model, 1, tmp_path / "ck", resume=True)) == 1

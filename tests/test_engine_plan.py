@@ -160,7 +160,7 @@ def _temporaries(model, x, options) -> int:
     "base",
     [
         pytest.param(Options(engine="step"), id="step", marks=pytest.mark.slow),
-        pytest.param(Options(fused=False), id="layer"),
+        pytest.param(Options(fused=False), id="layer", marks=pytest.mark.slow),
         pytest.param(Options(), id="fused", marks=pytest.mark.slow),
     ],
 )
@@ -190,7 +190,7 @@ def test_remat_cuts_the_temporaries_of_a_training_step_on_every_engine(base):
     ("options", "modes"),
     [
         pytest.param(Options(engine="step"), ["fwd", "rev"], id="step", marks=pytest.mark.slow),
-        pytest.param(Options(fused=False), ["fwd", "rev"], id="layer"),
+        pytest.param(Options(fused=False), ["fwd", "rev"], id="layer", marks=pytest.mark.slow),
         pytest.param(Options(), ["rev"], id="fused"),
     ],
 )

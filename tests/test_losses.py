@@ -120,6 +120,7 @@ def test_first_spike_times_and_accuracy():
     np.testing.assert_allclose(metrics.first_spike_accuracy(s, np.array([0, 2])), 0.5)
 
 
+@pytest.mark.slow  # a few seconds of compiling; the quick tier has smaller cases
 def test_first_spike_cross_entropy_value_and_gradient():
     s = np.zeros((5, 2, 3), np.float32)
     s[2, 0, 0] = s[1, 0, 1] = s[0, 1, 2] = 1.0

@@ -40,13 +40,15 @@ def _blocks(page: str) -> list[tuple[str | None, str, int]]:
 
 
 def _snippets(kind: str) -> list:
-    # the code is padded with the lines above it, so tracebacks give the page's own line numbers
-    return [
-        pytest.param(page, "\n" * line + code, id=f"{page}:{line}")
-        for page in GUIDES
-        for marker, code, line in _blocks(page)
-        if marker == kind
-    ]
+    # the code is padded with the lines above it, so tracebacks give the page's own line numbers;
+    # the quick tier runs the first snippet of each guide, the slow tier the rest
+    params = []
+    for page in GUIDES:
+        blocks = [(code, line) for marker, code, line in _blocks(page) if marker == kind]
+        for i, (code, line) in enumerate(blocks):
+            marks = [pytest.mark.slow] if i > 0 else []
+            params.append(pytest.param(page, "\n" * line + code, id=f"{page}:{line}", marks=marks))
+    return params
 
 
 def _execute(page: str, code: str) -> None:

@@ -131,6 +131,7 @@ def test_round_trip_gives_identical_outputs_and_parameters(case, tmp_path):
     _same_nodes(graph, to_nir(back, shape, DT))  # the imported model has the same parameters
 
 
+@pytest.mark.slow  # a few seconds of compiling; the quick tier has smaller cases
 def test_nir_layout_import_and_its_re_export(tmp_path):
     make, shape = CASES["conv-pool-flatten-dense-recurrent"]
     model = make(nnx.Rngs(1))

@@ -41,7 +41,8 @@ def _case(name: str):
 
 
 def _params(name):
-    marks = [pytest.mark.slow] if name == "conv" else []  # the conv case compiles for a few seconds
+    # the conv case compiles for a few seconds; the quick tier keeps the feed-forward and recurrent ones
+    marks = [pytest.mark.slow] if name in ("conv", "ff_real", "sparse") else []
     return pytest.param(name, marks=marks)
 
 

@@ -228,6 +228,7 @@ def _without_times(history):
     return [{k: v for k, v in r.items() if k not in ("time_s", "samples_per_s")} for r in history]
 
 
+@pytest.mark.slow  # a few seconds of compiling; the quick tier has smaller cases
 def test_sync_every_changes_nothing_but_when_results_are_read(monkeypatch):
     x, y = data(n=32)
     reads = []
