@@ -157,7 +157,7 @@ def test_hidden_spikes_identical(name):
     np.testing.assert_array_equal(np.asarray(got), np.asarray(ref))
 
 
-@pytest.mark.parametrize("remat", [False, True])
+@pytest.mark.parametrize("remat", [False, pytest.param(True, marks=pytest.mark.slow)])
 @pytest.mark.parametrize(
     "chunks",
     [{"chunk_rows": 12, "chunk_above_rows": 0}, pytest.param({"chunk_steps": 5}, marks=pytest.mark.slow)],

@@ -186,7 +186,7 @@ def test_training_step_through_run_matches_step_engine():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("bias_into_neuron", [False, True])
+@pytest.mark.parametrize("bias_into_neuron", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_bias_into_neuron_equals_step_engine(bias_into_neuron):
     options = Options(bias_into_neuron=bias_into_neuron)
     r = nnx.Rngs(4)

@@ -131,6 +131,7 @@ def test_subgraph_files_match_flat_files(nir_refs, graph):
     np.testing.assert_array_equal(np.asarray(out), data["out"])
 
 
+@pytest.mark.slow  # documents a peer's deviation; the must-match references stay in the quick tier
 def test_norse_resetvalue_differs_only_through_t0(nir_refs):
     # Norse's recurrent edge sends 0 at t = 0 instead of the Affine's bias; give our
     # model that first step (recurrent bias off), then continue normally: identical.

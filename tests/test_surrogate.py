@@ -194,7 +194,7 @@ def _param_grads(grad, spike: surrogate.Surrogate, engine: str | None):
     return jax.tree.leaves(nnx.to_pure_dict(grad(_model(spike), x, engine)))
 
 
-@pytest.mark.parametrize("engine", ["step", None])
+@pytest.mark.parametrize("engine", [pytest.param("step", marks=pytest.mark.slow), None])
 @pytest.mark.parametrize("jit", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_custom_surrogates_with_different_fns_give_their_own_gradients(engine, jit):
     # Two custom surrogates in one process, through one gradient function (under
