@@ -124,7 +124,7 @@ def test_compare_hlo_finds_this_checkout_identical_to_itself():
 def test_compare_revisions_reports_a_ratio_per_workload(tmp_path):
     out = tmp_path / "ab.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "compare_revisions.py"), "--before", str(ROOT / "src"),
-           "--workloads", "tiny", "--rounds", "2", "--threads", "1", "--out", str(out)]
+           "--workloads", "tiny", "--rounds", "1", "--threads", "1", "--out", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     summary = json.loads(out.read_text())["summary"]
