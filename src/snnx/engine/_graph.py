@@ -265,9 +265,9 @@ class Graph(nnx.Module):
         return {"nodes": states, "back": back}
 
     def __call__(self, x, state: dict):
-        return self.step_visiting(x, state)
+        return self._step_visiting(x, state)
 
-    def step_visiting(self, x, state: dict, visit=None, evaluate=()):
+    def _step_visiting(self, x, state: dict, visit=None, evaluate=()):
         """One step (``__call__``) where ``visit(name, layer, x, s) -> (y, s)`` calls each node.
 
         ``run(..., record=...)`` passes a ``visit`` that records what it wants;

@@ -172,7 +172,7 @@ def layer_at(model, path: tuple):
 
 
 def execute(plan: Plan, model, xs: jax.Array, state, *, stateful: bool, return_states: bool,
-            want: Want = NOTHING):
+            want: Want = NOTHING, lw: LeafWant | None = None):
     """Run a layer-major ``plan`` over ``xs`` of shape ``(T, B, ...)``, chunk by chunk.
 
     Time is cut into chunks of ``plan.chunk_steps`` steps (the last one may be
@@ -187,7 +187,8 @@ def execute(plan: Plan, model, xs: jax.Array, state, *, stateful: bool, return_s
     :class:`~snnx.engine._record.Recording` of what ``want`` asks for.
     """
     layers = dict(leaves(model))
-    lw = _record.leaf_want(model, want)
+    if lw is None:  # run passes the one it planned with
+        lw = _record.leaf_want(model, want)
     T, Tc = xs.shape[0], plan.chunk_steps
 
     def chunk(x, s, remat):

@@ -253,7 +253,7 @@ def step(layer, x, s, want: Want, path: tuple, outs: dict, states: dict):
         def visit(name, node, xin, sin):
             return step(node, xin, sin, want, (*path, name), outs, states)
 
-        x, s = layer.step_visiting(x, s, visit, evaluate=wanted)
+        x, s = layer._step_visiting(x, s, visit, evaluate=wanted)
     elif is_stateful(layer):
         x, s = layer(x, s)
     else:

@@ -119,14 +119,14 @@ def run(
         >>> rec.outputs["1"].shape
         (10, 2, 8)
     """
-    x, state, p, stateful, _, want = _setup(
+    x, state, p, stateful, _, (want, lw) = _setup(
         model, x, state, time_axis=time_axis, return_states=return_states, options=options,
         remat=remat, unroll=unroll, engine=engine, record=record, record_states=record_states,
     )
     try:
         if p.engine == "layer":
             ys, second, rec = _layerwise.execute(
-                p, model, x, state, stateful=stateful, return_states=return_states, want=want
+                p, model, x, state, stateful=stateful, return_states=return_states, want=want, lw=lw
             )
         else:
             ys, second, rec = _run_step_major(model, x, state, stateful, return_states, p.remat,
@@ -216,7 +216,7 @@ def _setup(model, x, state, *, time_axis, return_states, options, remat, unroll,
     p = make_plan(model, spec, state, options=resolved, given=options.given(), return_states=return_states,
                   zero_state=zero_state, multi_input=multi_input, recorded=frozenset(lw.outputs),
                   recorded_states=lw.states)
-    return x, state, p, stateful, zero_state, want
+    return x, state, p, stateful, zero_state, (want, lw)
 
 
 def _prepare_input(x, time_axis: int):
