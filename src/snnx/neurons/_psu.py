@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from snnx import _checks
 from snnx import surrogate as _surrogate
@@ -47,6 +48,24 @@ def check_sequence(x, shape: tuple[int, ...]) -> jax.Array:
     return x
 
 
+def _unit_array(name: str, value, low: float, what: str) -> np.ndarray:
+    """``value`` as a float64 array within ``[low, 1]`` (``what`` says why the range)."""
+    if isinstance(value, bool) or value is None:
+        raise _checks.ArgumentTypeError(f"`{name}` must be a number or an array, got {value!r}")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _checks.ArgumentTypeError(
+            f"`{name}` must be a number or an array, got {type(value).__name__}"
+        ) from None
+    bad = ~((arr >= low) & (arr <= 1.0))
+    if np.any(bad):
+        raise _checks.OptionError(
+            f"`{name}` must lie in [{low:.4g}, 1] ({what}), got {arr[bad].ravel()[:4].tolist()}"
+        )
+    return arr
+
+
 class PSU_LIF(Neuron):
     r"""Reset-free LIF neuron (parallel spiking unit) with an exact parallel path.
 
@@ -60,6 +79,10 @@ class PSU_LIF(Neuron):
     (O(log T) depth) and gives the same result as stepping.
 
     Output: ``z`` (0./1. spikes, surrogate gradient backward). State: ``{"v"}``.
+
+    snnTorch's ``StateLeaky(beta)`` is this neuron with the decay
+    ``exp(-(1 - beta))`` (:meth:`beta_from_snntorch`; :meth:`from_snntorch`
+    builds it), not ``beta``.
 
     NIR: ``nir.LIF`` has a reset, so there is no exact NIR node; the membrane
     alone is ``nir.LI`` (``tau = dt / (1 - beta)``, ``r = tau / dt``) followed by
@@ -101,6 +124,79 @@ class PSU_LIF(Neuron):
         self.beta = make_parameter("beta", beta, self.shape, "beta" in learn, unit_interval=True)
         self.threshold = make_parameter("threshold", threshold, self.shape, "threshold" in learn)
         self.surrogate = _surrogate.get(surrogate)
+
+    @staticmethod
+    def beta_from_snntorch(beta) -> np.ndarray:
+        """The per-step decay of snnTorch's ``StateLeaky(beta)``: ``exp(-(1 - beta))``.
+
+        ``StateLeaky`` reads ``beta`` as ``tau = 1 / (1 - beta)`` (in steps) and
+        convolves its input with ``exp(-t / tau)``, ``t = 0, 1, ...``; that is
+        ``v = exp(-1 / tau) v + x``. So its ``beta = 0.9`` decays by ``0.9048``
+        per step, not ``0.9``.
+
+        Args:
+            beta: snnTorch's ``beta`` in [0, 1] (scalar or array).
+
+        Returns:
+            The decay for this class's ``beta``, float64, in ``[exp(-1), 1]``.
+
+        Example:
+            >>> round(float(PSU_LIF.beta_from_snntorch(0.9)), 4)
+            0.9048
+        """
+        b = _unit_array("beta", beta, 0.0, "snnTorch's StateLeaky range")
+        return np.exp(-(1.0 - b))
+
+    @staticmethod
+    def snntorch_beta_from_beta(beta) -> np.ndarray:
+        """The inverse of :meth:`beta_from_snntorch`: snnTorch's ``beta = 1 + ln(decay)``.
+
+        Args:
+            beta: a per-step decay of this class in ``[exp(-1), 1]`` (scalar or
+                array); smaller decays have no snnTorch ``beta`` in [0, 1].
+
+        Returns:
+            snnTorch's ``StateLeaky`` ``beta``, float64, in [0, 1].
+
+        Example:
+            >>> round(float(PSU_LIF.snntorch_beta_from_beta(0.9)), 4)
+            0.8946
+        """
+        b = _unit_array("beta", beta, float(np.exp(-1.0)), "the decays of snnTorch betas in [0, 1]")
+        return 1.0 + np.log(b)
+
+    @classmethod
+    def from_snntorch(
+        cls,
+        shape: int | Sequence[int] | None = None,
+        beta=0.9,
+        threshold=1.0,
+        *,
+        surrogate: str | _surrogate.Surrogate | None = "arctan",
+        trainable: bool | Iterable[str] = False,
+    ) -> PSU_LIF:
+        """The ``PSU_LIF`` that computes what snnTorch's ``StateLeaky(beta, channels, threshold)`` does.
+
+        Its decay is :meth:`beta_from_snntorch` of ``beta``; the threshold and the
+        strict ``mem > threshold`` spike are the same, and the surrogate defaults
+        to ``arctan`` (``k = 2``), snnTorch's default ``ATan(alpha=2)``.
+
+        Args:
+            shape: per-sample shape of the layer (int or tuple); ``None``: unbuilt.
+            beta: snnTorch's ``beta`` in [0, 1]; scalar or per-unit.
+            threshold: firing threshold; scalar or per-unit.
+            surrogate: spike function (name or :class:`snnx.surrogate.Surrogate`).
+            trainable: ``False`` (default: both frozen), ``True`` or the names to
+                learn (``beta`` is then learnt as this class's per-step decay).
+
+        Returns:
+            The neuron (its ``beta`` is the per-step decay ``exp(-(1 - beta))``).
+
+        Example:
+            >>> psu = PSU_LIF.from_snntorch(8, beta=0.9)
+            >>> spikes, states = psu.parallel(jnp.ones((20, 2, 8)), return_states=True)
+        """
+        return cls(shape, cls.beta_from_snntorch(beta), threshold, surrogate=surrogate, trainable=trainable)
 
     def __call__(self, x: jax.Array, state: dict) -> tuple[jax.Array, dict]:
         x = self._check_step(x, state)
