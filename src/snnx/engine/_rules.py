@@ -180,14 +180,13 @@ def linear_dtype(module, x_dtype):
 
 def fusion_blocker(layer, x_dtype, state, options: Options) -> tuple[str | None, object]:
     """Why ``layer`` cannot use the fused kernel (``None`` if it can), and the computation dtype."""
-    from snnx.neurons._leaky import fusable
+    from snnx.neurons._leaky import fusion_refusal
 
     if not options.fused:
         return "not fused: options.fused is False", None
-    if not fusable(layer):
-        if callable(getattr(layer, "leaky", None)):
-            return f"not fused: {type(layer).__name__} overrides the leaky step (__call__)", None
-        return f"not fused: {type(layer).__name__} has no fused kernel (only the leaky family does)", None
+    why = fusion_refusal(layer)
+    if why is not None:
+        return f"not fused: {why}", None
     cfg, p = layer.leaky()
     if not isinstance(state, dict) or set(state) != set(cfg.state_names):
         return "not fused: the state is not the neuron's own dict", None

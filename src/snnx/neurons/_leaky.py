@@ -8,14 +8,21 @@ dict of parameter arrays, and a pure step function)::
     z = u > threshold                             (spiking; strict)
     v = v_reset where z | v - threshold where z | v     (reset "zero" | "subtract" | "none")
 
+``LIF``'s two options (both off by default) change the step: lateral inhibition
+keeps only the spike of the unit with the largest ``u - threshold`` of each
+sample (the reset still acts on every unit that crossed), and graded spikes
+output ``graded_spikes_factor * z``. The fused kernel computes neither, so a
+layer with either is run by the scan path (:func:`fusion_refusal` says why).
+
 :func:`leaky_step` is what each neuron's ``__call__`` computes, and the fused
 kernel of ``snnx.engine`` calls :func:`leaky_integrate` and :func:`leaky_fire`
 in its forward loop, so the forward maths exists in this file only; the
 kernel's backward pass is hand-written from the same equations.
 
 The protocol the engine relies on: a neuron offers a fused kernel when
-``layer.leaky()`` returns ``(LeakyConfig, params)`` and its ``__call__`` is
-:meth:`LeakyNeuron.__call__` (a subclass that changes the step opts out).
+``layer.leaky()`` returns ``(LeakyConfig, params)``, its ``__call__`` is
+:meth:`LeakyNeuron.__call__` (a subclass that changes the step opts out) and the
+config asks for nothing the kernel lacks (:attr:`LeakyConfig.fused_refusal`).
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ class LeakyConfig:
         detach_reset: no gradient through the reset term.
         surrogate: the spike function (spiking neurons).
         recurrent: add ``z_prev @ w_rec (+ b_rec)``; the state is then ``{"v", "z"}``.
+        graded: the output is ``graded_spikes_factor * z`` (``p["graded_spikes_factor"]``).
+        inhibition_axes: lateral inhibition over the last ``inhibition_axes`` axes (the
+            layer's units; 0: off): only the unit with the largest ``u - threshold`` spikes.
     """
 
     leak: bool
@@ -48,10 +58,32 @@ class LeakyConfig:
     detach_reset: bool = True
     surrogate: _surrogate.Surrogate | None = None
     recurrent: bool = False
+    graded: bool = False
+    inhibition_axes: int = 0
 
     @property
     def state_names(self) -> tuple[str, ...]:
         return ("v", "z") if self.recurrent else ("v",)
+
+    @property
+    def fused_refusal(self) -> str | None:
+        """Why the fused kernel cannot compute this step (``None``: it can)."""
+        if self.inhibition_axes:
+            return (
+                "lateral inhibition (inhibition=True), which couples the units of a sample; "
+                "the fused kernel steps each unit alone"
+            )
+        if self.graded:
+            return "graded spikes (graded_spikes_factor), which the fused kernel does not compute"
+        return None
+
+
+def winner_mask(s: jax.Array, axes: int) -> jax.Array:
+    """1. at the largest entry of ``s`` over its last ``axes`` axes (the first one on a tie), 0. elsewhere."""
+    lead = s.shape[: s.ndim - axes]
+    flat = jnp.reshape(s, (*lead, -1))
+    mask = jax.nn.one_hot(jnp.argmax(flat, axis=-1), flat.shape[-1], dtype=s.dtype)
+    return jax.lax.stop_gradient(jnp.reshape(mask, s.shape))
 
 
 def leaky_integrate(cfg: LeakyConfig, p: dict, v: jax.Array, x: jax.Array, z_prev=None) -> jax.Array:
@@ -70,12 +102,18 @@ def leaky_integrate(cfg: LeakyConfig, p: dict, v: jax.Array, x: jax.Array, z_pre
 
 
 def leaky_fire(cfg: LeakyConfig, p: dict, u: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Spikes (surrogate gradient) and the membrane after the reset; ``(u, u)`` when not spiking."""
+    """Spikes (surrogate gradient) and the membrane after the reset; ``(u, u)`` when not spiking.
+
+    With ``cfg.inhibition_axes`` only the winner's spike is kept; the reset acts
+    on every unit that crossed the threshold.
+    """
     if not cfg.spiking:
         return u, u
     th = p["threshold"]
     z = cfg.surrogate(u - th)
     zr = jax.lax.stop_gradient(z) if cfg.detach_reset else z
+    if cfg.inhibition_axes:
+        z = z * winner_mask(u - th, cfg.inhibition_axes)
     if cfg.reset == "zero":
         return z, u * (1.0 - zr) + zr * p["v_reset"]
     if cfg.reset == "subtract":
@@ -87,6 +125,8 @@ def leaky_step(cfg: LeakyConfig, p: dict, state: dict, x: jax.Array) -> tuple[ja
     """One step: ``(output, new_state)``; the output is ``z`` (spiking) or ``u`` (not)."""
     u = leaky_integrate(cfg, p, state["v"], x, state.get("z"))
     y, v = leaky_fire(cfg, p, u)
+    if cfg.graded:
+        y = p["graded_spikes_factor"] * y
     return y, ({"v": v, "z": y} if cfg.recurrent else {"v": v})
 
 
@@ -130,6 +170,18 @@ class LeakyNeuron(Neuron):
         return leaky_step(cfg, p, state, x)
 
 
+def fusion_refusal(layer) -> str | None:
+    """Why the fused kernel cannot run ``layer`` (``None``: it can); the planner shows it in the plan."""
+    name = type(layer).__name__
+    if not isinstance(layer, LeakyNeuron):
+        return f"{name} has no fused kernel (only the leaky family does)"
+    if type(layer).__call__ is not LeakyNeuron.__call__:
+        return f"{name} overrides the leaky step (__call__)"
+    why = layer.leaky()[0].fused_refusal
+    return None if why is None else f"{name} has {why}"
+
+
 def fusable(layer) -> bool:
-    """``layer`` follows the leaky protocol: it has :meth:`LeakyNeuron.leaky` and its step unchanged."""
-    return isinstance(layer, LeakyNeuron) and type(layer).__call__ is LeakyNeuron.__call__
+    """``layer`` follows the leaky protocol (:meth:`LeakyNeuron.leaky`, its step unchanged, no option
+    the kernel lacks)."""
+    return fusion_refusal(layer) is None

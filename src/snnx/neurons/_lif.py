@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 
+from snnx import _checks
 from snnx import surrogate as _surrogate
 from snnx.neurons._base import make_parameter, resolve_trainable
 from snnx.neurons._leaky import LeakyConfig, LeakyNeuron
@@ -20,12 +22,32 @@ class LIF(LeakyNeuron):
         v = v - threshold  where z            (reset="subtract")
         (no change)                           (reset="none")
 
-    Output: ``z`` (0./1. spikes, surrogate gradient backward). State: ``{"v"}``.
+    Two options, both off by default (snnTorch's ``Leaky(inhibition=...,
+    graded_spikes_factor=...)``), change the output:
+
+    * ``inhibition=True`` (lateral inhibition, winner-take-all): of each
+      sample's units (all the per-sample axes of ``shape``) only the one with
+      the largest ``v - threshold`` keeps its spike (the first in row-major
+      order on a tie); the reset above still acts on every unit that crossed::
+
+          k = argmax(v - threshold)  over the sample's units   # before the reset
+          z = z * (unit == k)
+
+    * ``graded_spikes_factor=g``: the output is ``g * z`` (``g`` scalar or
+      per-unit); the reset uses the binary ``z``.
+
+    With either option on, ``snnx.run`` steps the layer with ``jax.lax.scan``:
+    the fused kernel computes neither (the plan says so).
+
+    Output: ``z`` (0./1. spikes, surrogate gradient backward), or ``g * z``.
+    State: ``{"v"}``.
 
     NIR: ``nir.LIF`` with ``tau = dt / (1 - beta)``, ``r = tau / dt`` (unit input
     gain), ``v_leak``, ``v_threshold = threshold``, ``v_reset``; ``beta = 1``
     is exported as ``nir.IF``. Subtractive reset has no NIR form (exported as
-    reset-to-value with a warning).
+    reset-to-value with a warning). Graded spikes are the LIF node followed by
+    ``nir.Scale(g)``; lateral inhibition couples the units and has no NIR form
+    (``to_nir`` refuses it).
 
     Args:
         shape: per-sample shape of the layer (int or tuple), e.g. ``128`` or
@@ -39,17 +61,24 @@ class LIF(LeakyNeuron):
         surrogate: spike function (name or :class:`snnx.surrogate.Surrogate`).
         trainable: which parameters are ``nnx.Param`` (learnt): ``False``
             (default: all frozen, as in snnTorch and Norse), ``True`` (all of
-            ``beta``, ``threshold``, ``v_leak``, ``v_reset``) or the names to
-            learn, e.g. ``("beta",)``.
+            ``beta``, ``threshold``, ``v_leak``, ``v_reset`` and, when given,
+            ``graded_spikes_factor``) or the names to learn, e.g. ``("beta",)``.
         detach_reset: stop the gradient through the reset term.
+        graded_spikes_factor: ``None`` (default: binary spikes) or the factor
+            ``g`` of graded spikes; scalar or per-unit, finite.
+        inhibition: lateral inhibition: only the unit with the largest
+            ``v - threshold`` of each sample spikes.
 
     Example:
         >>> lif = LIF(3, beta=0.9)
         >>> state = lif.init_state(batch_shape=2)
         >>> z, state = lif(jnp.ones((2, 3)), state)
+        >>> wta = LIF(3, beta=0.9, inhibition=True, graded_spikes_factor=0.5)
+        >>> y, _ = wta(jnp.array([[1.5, 2.0, 0.2]]), wta.init_state(1))   # y = [[0, .5, 0]]
 
     References:
-        Gerstner, Kistler, Naud, Paninski (2014), *Neuronal Dynamics*, ch. 1.
+        Gerstner, Kistler, Naud, Paninski (2014), *Neuronal Dynamics*, ch. 1;
+        snnTorch ``Leaky`` (Eshraghian et al. 2023, *Proc. IEEE* 111(9)) for the two options.
     """
 
     state_names = ("v",)
@@ -67,15 +96,41 @@ class LIF(LeakyNeuron):
         surrogate: str | _surrogate.Surrogate | None = None,
         trainable: bool | Iterable[str] = False,
         detach_reset: bool = True,
+        graded_spikes_factor=None,
+        inhibition: bool = False,
     ):
         super().__init__(shape)
-        learn = resolve_trainable(trainable, self.param_names)
+        _checks.instance_of("inhibition", inhibition, bool, "a bool")
+        graded = (*type(self).param_names, "graded_spikes_factor")
+        learn = resolve_trainable(trainable, graded)
+        if graded_spikes_factor is not None:
+            self.param_names = graded
+        elif "graded_spikes_factor" in learn and trainable is not True:
+            raise _checks.OptionError(
+                "`trainable` names 'graded_spikes_factor', but this LIF has binary spikes: "
+                "pass `graded_spikes_factor` (e.g. 1.0) to learn one"
+            )
         self.beta = make_parameter("beta", beta, self.shape, "beta" in learn, unit_interval=True)
         self.v_leak = make_parameter("v_leak", v_leak, self.shape, "v_leak" in learn)
         self._init_spiking(
             learn, threshold, reset=reset, v_reset=v_reset, surrogate=surrogate, detach_reset=detach_reset
         )
+        self.graded_spikes_factor = (
+            None
+            if graded_spikes_factor is None
+            else make_parameter(
+                "graded_spikes_factor", graded_spikes_factor, self.shape, "graded_spikes_factor" in learn
+            )
+        )
+        self.inhibition = inhibition
 
     def leaky(self) -> tuple[LeakyConfig, dict]:
         """The step as data for :func:`snnx.neurons._leaky.leaky_step` (``__call__`` and the fused kernel)."""
-        return self._spiking_config(leak=True), {**self._leak_params(), **self._spike_params()}
+        cfg, p = self._spiking_config(leak=True), {**self._leak_params(), **self._spike_params()}
+        if self.graded_spikes_factor is not None:
+            cfg = dataclasses.replace(cfg, graded=True)
+            p["graded_spikes_factor"] = self.graded_spikes_factor[...]
+        if self.inhibition:
+            cfg = dataclasses.replace(cfg, inhibition_axes=len(self._known_shape()))
+        return cfg, p
+
