@@ -1,4 +1,4 @@
-"""The code on the site's home page and concept pages runs as written.
+"""The code on the site's home page, concept pages and model-zoo pages runs as written.
 
 Concept pages show fragments that name what the prose around them describes
 (``model``, ``x``, ``key``...). ``GIVEN`` supplies exactly those names, per
@@ -17,7 +17,11 @@ import pytest
 pytestmark = pytest.mark.slow  # about 20 s of compiling small programs
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["index.md", *sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "concepts").glob("*.md"))]
+PAGES = [
+    "index.md",
+    *sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "concepts").glob("*.md")),
+    *sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "zoo").glob("*.md") if p.name != "index.md"),
+]
 COMMON = "import jax, numpy as np, jax.numpy as jnp, optax, snnx\nfrom flax import nnx\nrngs = nnx.Rngs(0)\n"
 GIVEN = {  # (page, block index): the names the text around the block defines
     ("concepts/one-step.md", 0): "layer, B = snnx.LIF(4), 2\nx_t = jnp.ones((B, 4))",

@@ -1,4 +1,4 @@
-"""The tutorial examples 02, 04, 06, 08 and 09 run and do what their docstrings say, and
+"""The tutorial examples 02, 04, 06, 08, 09 and 11 run and do what their docstrings say, and
 ``docs/render_examples.py`` turns examples into pages.
 
 Every example runs as a subprocess writing into a temporary folder; the thresholds
@@ -87,6 +87,16 @@ def test_08_recurrent_remembers_and_feed_forward_does_not(tmp_path):
     ff_late = number(r"feed-forward LIF: ([\d.]+) spikes per neuron per step in the answer window", out)
     rec_late = number(r"recurrent RLIF: ([\d.]+) spikes per neuron per step in the answer window", out)
     assert rec_late > 10 * ff_late  # the recurrent layer is still firing when the answer is read
+    assert_files(tmp_path, "memory.png")
+
+
+@pytest.mark.slow
+def test_11_long_memory_adaptation_and_lru_remember_and_recurrence_does_not(tmp_path):
+    out = run_example("11_long_memory.py", tmp_path)
+    acc = {kind: number(rf"{re.escape(kind)}\s*: test accuracy ([\d.]+)", out)
+           for kind in ("LIF", "RLIF", "RALIF", "LIF -> LRU")}  # fmt: skip
+    assert acc["LIF"] < 0.65 and acc["RLIF"] < 0.7, acc  # 130 silent steps: beyond their memory
+    assert acc["RALIF"] > 0.8 and acc["LIF -> LRU"] > 0.9, acc
     assert_files(tmp_path, "memory.png")
 
 

@@ -23,6 +23,8 @@ import snnx
 from nir_euler import EulerGraph
 from snnx import layers as L
 from snnx import neurons as N
+from snnx import phasor as PH
+from snnx import ssm as SSM
 from snnx.engine import Graph, Sequential
 from snnx.nir import exportable_types, refused_types, to_nir
 from snnx.nir._errors import NIRError
@@ -381,12 +383,33 @@ def test_refused_layers_say_why(layer, match):
 
 def _public_layer_types():
     out = []
-    for module in (N, L):
+    for module in (N, L, SSM, PH):
         for name in module.__all__:
             obj = getattr(module, name)
             if isinstance(obj, type) and issubclass(obj, nnx.Module) and obj is not N.Neuron:
                 out.append(obj)
     return out
+
+
+#: Refused layers that `kind(3)` does not build (the rest do).
+_MAKE = {
+    L.Deferred: lambda: L.Deferred(L.Flatten),
+    N.RALIF: lambda: N.RALIF(3, rngs=_rngs()),
+    N.SLSTM: lambda: N.SLSTM(3, 3, rngs=_rngs()),
+    N.SConvLSTM: lambda: N.SConvLSTM(3, 3, 3, rngs=_rngs()),
+    SSM.LRU: lambda: SSM.LRU(3, 4, rngs=_rngs()),
+    SSM.S5: lambda: SSM.S5(3, 4, rngs=_rngs()),
+    SSM.Mamba: lambda: SSM.Mamba(3, rngs=_rngs()),
+    SSM.MambaBlock: lambda: SSM.MambaBlock(3, rngs=_rngs()),
+    SSM.ChunkedSSM: lambda: SSM.ChunkedSSM(
+        SSM.LRU(3, 4, rngs=_rngs()), SSM.LRU(3, 4, rngs=_rngs()), chunk_size=2
+    ),
+    PH.PhasorLinear: lambda: PH.PhasorLinear(3, 3, rngs=_rngs()),
+    PH.PhasorReadout: lambda: PH.PhasorReadout(3, 3, rngs=_rngs()),
+    PH.PhasorMLP: lambda: PH.PhasorMLP(3, 4, 3, rngs=_rngs()),
+    PH.PhasorActivation: lambda: PH.PhasorActivation(),
+    PH.SpikingPhasor: lambda: PH.SpikingPhasor(PH.PhasorLinear(3, 3, rngs=_rngs()), period=4),
+}
 
 
 def test_every_public_layer_has_an_exporter_or_a_documented_refusal():
@@ -396,10 +419,33 @@ def test_every_public_layer_has_an_exporter_or_a_documented_refusal():
     assert not set(refused) & exportable
     for kind, reason in refused.items():
         assert len(reason) > 20
-        layer = kind(L.Flatten) if kind is L.Deferred else kind(3)
-        with pytest.raises(NIRError, match=kind.__name__):
+        layer = _MAKE[kind]() if kind in _MAKE else kind(3)
+        with pytest.raises(NIRError, match=rf"\({kind.__name__}\) cannot be exported to NIR: ") as info:
             to_nir(layer, (3,), DT)
+        assert reason in str(info.value)
     assert nnx.Linear in exportable and nnx.Conv in exportable
+
+
+def test_lif_with_graded_spikes_is_lif_then_scale_and_matches_nir_euler():
+    factor = _per_unit((5,), 0.5, 2.0)
+    lif = N.LIF(5, beta=0.8, threshold=0.5, graded_spikes_factor=factor)
+    graph = _check(Sequential(nnx.Linear(4, 5, rngs=_rngs()), lif), (4,), spikes=False)
+    assert isinstance(graph.nodes["layer_1"], nir.LIF)
+    assert isinstance(graph.nodes["layer_1_graded"], nir.Scale)
+    np.testing.assert_array_equal(graph.nodes["layer_1_graded"].scale, factor)
+
+
+def test_lif_with_lateral_inhibition_is_refused_naming_it():
+    with pytest.raises(NIRError, match=r"'layer_1' \(LIF\) has lateral inhibition.*no NIR form"):
+        to_nir(Sequential(nnx.Linear(4, 5, rngs=_rngs()), N.LIF(5, inhibition=True)), (4,), DT)
+
+
+def test_lapicque_exports_as_lif_with_r_equal_to_the_resistance():
+    model = Sequential(nnx.Linear(4, 5, rngs=_rngs()), N.Lapicque(5, R=2.0, C=5e-3, dt=1e-3, threshold=0.2))
+    graph = _check(model, (4,))
+    node = graph.nodes["layer_1"]
+    np.testing.assert_allclose(node.tau, 2.0 * 5e-3, rtol=1e-6)  # tau = R C
+    np.testing.assert_allclose(node.r, 2.0, rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------- argument errors

@@ -18,12 +18,20 @@ EXPECTED = {
         "Const", "CuBaLI", "CuBaLIF", "Deferred", "Delay", "Flatten", "Graph", "I", "MaxPool", "Neuron",
         "OptionError", "Population",
         "RCuBaLIF", "ResonateFire", "Scale", "Sequential", "ShapeError", "SumPool", "Threshold",
-        "datasets", "encoders", "layers", "losses", "metrics", "neurons", "nir", "plot", "run", "stats",
-        "surrogate", "train",
+        "datasets", "encoders", "layers", "losses", "metrics", "neurons", "nir", "phasor", "plot", "run",
+        "ssm", "stats", "surrogate", "train",
     },
     "snnx.neurons": {
         "ALIF", "IF", "LI", "LIF", "PSU_LIF", "RIF", "RLIF", "Const", "CuBaLI", "CuBaLIF",
         "I", "Neuron", "RCuBaLIF", "ResonateFire",
+        "AdEx", "Alpha", "CobaLIF", "ExpLIF", "Izhikevich", "LIFRefrac", "Lapicque", "RALIF", "SConvLSTM",
+        "SLSTM", "SigmaDelta",
+    },
+    "snnx.ssm": {"ChunkedSSM", "LRU", "Mamba", "MambaBlock", "S5"},
+    "snnx.phasor": {
+        "PhasorActivation", "PhasorLinear", "PhasorMLP", "PhasorReadout", "SpikingPhasor", "phase_of",
+        "phase_to_spikes", "phasor_to_real", "phasor_to_value", "real_to_phasor", "spikes_to_phase",
+        "spikes_to_phasor",
     },
     "snnx.layers": {
         "AvgPool", "Deferred", "Delay", "Flatten", "MaxPool", "Population", "Scale", "SumPool", "Threshold",

@@ -23,6 +23,8 @@ from snnx import encoders as E
 from snnx import layers as L
 from snnx import losses, metrics
 from snnx import neurons as N
+from snnx import phasor as PH
+from snnx import ssm as SSM
 from snnx import surrogate as S
 from snnx.engine import Graph, Sequential, run
 from snnx.nir import NIRError, from_nir, read, to_nir, write
@@ -92,6 +94,55 @@ TABLE = [
         r"`x`.*\(\*batch, 3\).*\(2, 4\)",
     ),
     ("LIF.init_state", lambda: N.LIF(3).init_state(-1), ValueError, r"`batch_shape`"),
+    # neurons beyond the core (the model zoo)
+    ("SigmaDelta", lambda: N.SigmaDelta(3, threshold=-0.1), ValueError, r"`threshold` must be >= 0"),
+    ("Alpha", lambda: N.Alpha(3, alpha=0.7, beta=0.8), ValueError, r"`alpha` must be greater than `beta`"),
+    ("Lapicque", lambda: N.Lapicque(3, R=1.0, C=1e-3, dt=2e-3), ValueError, r"`dt` must lie in \(0, R\*C\]"),
+    ("Lapicque.from_beta", lambda: N.Lapicque.from_beta(3, beta=0.2), ValueError,
+     r"`beta` must lie in \[exp\(-1\), 1\)"),
+    ("LIFRefrac", lambda: N.LIFRefrac(3, refractory=-1), ValueError, r"`refractory` must be an int >= 0"),
+    ("PSU_LIF.from_snntorch", lambda: N.PSU_LIF.from_snntorch(3, beta=1.5), ValueError,
+     r"`beta` must lie in \[0, 1\]"),
+    ("ExpLIF", lambda: N.ExpLIF(3, delta_t=0.0), ValueError, r"`delta_t` must be > 0"),
+    ("AdEx", lambda: N.AdEx(3, gamma=1.5), ValueError, r"`gamma` must lie in \[0, 1\]"),
+    ("Izhikevich", lambda: N.Izhikevich(3, h=2.0), ValueError, r"`h` must lie in \(0, 1\]"),
+    ("CobaLIF", lambda: N.CobaLIF(3, alpha_e=-0.1), ValueError, r"`alpha_e` must lie in \[0, 1\]"),
+    ("RALIF", lambda: N.RALIF(3, gamma=1.5, rngs=_rngs()), ValueError, r"`gamma` must lie in \[0, 1\]"),
+    ("SLSTM", lambda: N.SLSTM(3, 4, reset="soft", rngs=_rngs()), ValueError,
+     r"`reset` must be one of \['zero', 'subtract', 'none'\], got 'soft'"),
+    ("SConvLSTM", lambda: N.SConvLSTM(2, 3, (3, 3, 3), rngs=_rngs()), ValueError,
+     r"`kernel_size` must be an int or a pair \(kh, kw\)"),
+    ("LIF.inhibition", lambda: N.LIF(3, inhibition="yes"), TypeError,
+     r"`inhibition` must be a bool, got str"),
+    ("LIF.graded_spikes_factor", lambda: N.LIF(3, graded_spikes_factor=float("nan")), ValueError,
+     r"`graded_spikes_factor` must be finite"),
+    # sequence layers
+    ("LRU", lambda: SSM.LRU(4, 8, r_max=1.0, rngs=_rngs()), ValueError,
+     r"`r_max` must be below 1 \(0 <= r_min < r_max < 1\)"),
+    ("S5", lambda: SSM.S5(4, 8, dt_min=0.2, dt_max=0.1, rngs=_rngs()), ValueError,
+     r"`dt_max` must be >= `dt_min`"),
+    ("ChunkedSSM", lambda: SSM.ChunkedSSM(nnx.Dropout(0.5), nnx.Dropout(0.5), chunk_size=2), TypeError,
+     r"`inner` must be a sequence layer"),
+    ("Mamba", lambda: SSM.Mamba(8, dt_min=0.2, dt_max=0.1, rngs=_rngs()), ValueError,
+     r"`dt_min` \(=0\.2\) must not exceed `dt_max` \(=0\.1\)"),
+    ("MambaBlock", lambda: SSM.MambaBlock(8, d_conv=0, rngs=_rngs()), ValueError,
+     r"`d_conv` must be a positive int, got 0"),
+    # phasor networks
+    ("PhasorLinear", lambda: PH.PhasorLinear(0, 2, rngs=_rngs()), ValueError, r"`in_features`"),
+    ("PhasorActivation", lambda: PH.PhasorActivation(eps=0.0), ValueError, r"`eps`"),
+    ("PhasorReadout", lambda: PH.PhasorReadout(3, 0, rngs=_rngs()), ValueError, r"`out_features`"),
+    ("PhasorMLP", lambda: PH.PhasorMLP(3, 4, 2, depth=0, rngs=_rngs()), ValueError, r"`depth`"),
+    ("SpikingPhasor", lambda: PH.SpikingPhasor(PH.PhasorLinear(3, 2, rngs=_rngs()), period=0), ValueError,
+     r"`period`"),
+    ("phase_to_spikes", lambda: PH.phase_to_spikes(jnp.zeros(3), 0), ValueError, r"`period`"),
+    ("spikes_to_phase", lambda: PH.spikes_to_phase(jnp.zeros((6, 2)), 4), ValueError,
+     r"`spikes`.*`period` \(=4\)"),
+    ("spikes_to_phasor", lambda: PH.spikes_to_phasor(jnp.zeros((4, 2)), 2.5), ValueError, r"`period`"),
+    ("real_to_phasor", lambda: PH.real_to_phasor(jnp.zeros(2), scale=0.0), ValueError, r"`scale`"),
+    ("phasor_to_value", lambda: PH.phasor_to_value(jnp.zeros(2, jnp.complex64), -1.0), ValueError,
+     r"`scale`"),
+    ("phasor_to_real", lambda: PH.phasor_to_real(jnp.zeros(2)), TypeError, r"`z` must be complex"),
+    ("phase_of", lambda: PH.phase_of(jnp.zeros(2)), TypeError, r"`z` must be complex"),
     # layers
     ("Flatten", lambda: L.Flatten(order="whc"), ValueError, r"`order`.*'whc'"),
     ("Deferred", lambda: L.Deferred(3), TypeError, r"`factory`.*callable.*int"),
@@ -372,6 +423,8 @@ NOT_CALLABLE = {
     "metrics": "subpackage",
     "neurons": "subpackage",
     "nir": "subpackage",
+    "phasor": "subpackage (its functions and layers have rows)",
+    "ssm": "subpackage (its layers have rows)",
     "surrogate": "subpackage",
     "train": "subpackage",
 }
@@ -398,6 +451,8 @@ def _public_names():
         "datasets",
         "plot",
         "stats",
+        "ssm",
+        "phasor",
     ):
         names |= set(importlib.import_module(f"snnx.{sub}").__all__)
     return names

@@ -15,6 +15,8 @@ from snnx import losses as losses
 from snnx import metrics as metrics
 from snnx import neurons as neurons
 from snnx import nir as nir
+from snnx import phasor as phasor
+from snnx import ssm as ssm
 from snnx import surrogate as surrogate
 from snnx._checks import ArgumentTypeError as ArgumentTypeError
 from snnx._checks import OptionError as OptionError
@@ -92,8 +94,10 @@ __all__ = [
     "metrics",
     "neurons",
     "nir",
+    "phasor",
     "plot",
     "run",
+    "ssm",
     "stats",
     "surrogate",
     "train",

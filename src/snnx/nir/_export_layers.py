@@ -18,6 +18,8 @@ from flax import nnx
 
 from snnx import layers as _layers
 from snnx import neurons as _neurons
+from snnx import phasor as _phasor
+from snnx import ssm as _ssm
 from snnx.nir import _discretise as disc
 from snnx.nir import _export_neurons as en
 from snnx.nir._errors import node_error
@@ -223,6 +225,7 @@ EXPORTERS: dict[type, Exporter] = {
     _neurons.CuBaLIF: en.export_cubalif,
     _neurons.CuBaLI: en.export_cubali,
     _neurons.PSU_LIF: en.export_psu_lif,
+    _neurons.Lapicque: en.export_lapicque,
     _neurons.RIF: en.export_recurrent(en.export_if, "if"),
     _neurons.RLIF: en.export_recurrent(en.export_lif, "lif"),
     _neurons.RCuBaLIF: en.export_recurrent(en.export_cubalif, "cubalif"),
@@ -241,6 +244,83 @@ REFUSED: dict[type, str] = {
     _neurons.ResonateFire: (
         "its state is complex (u = exp(-lam + i*omega) * u + x, spiking on Re(u)); NIR neurons "
         "have real state only, so the oscillation cannot be written"
+    ),
+    _neurons.RALIF: (
+        "its adaptive threshold (threshold + adaptation * a, with a = gamma * a + z) has no NIR "
+        "primitive; writing it as a recurrent LIF would silently drop the adaptation"
+    ),
+    _neurons.SigmaDelta: (
+        "its output is a graded change of an activation of the integrated input, sent only when |change| "
+        "> threshold with the residual kept in the state; NIR has no sigma-delta primitive"
+    ),
+    _neurons.Alpha: (
+        "it has two synaptic currents, excitatory and inhibitory, that its reset clears; no NIR neuron "
+        "has two currents or resets a current"
+    ),
+    _neurons.LIFRefrac: (
+        "NIR's LIF has no refractory period; writing it as LIF would silently drop the refractory hold"
+    ),
+    _neurons.ExpLIF: (
+        "its exponential spike-initiation term (delta_t * exp((v - v_th) / delta_t)) has no NIR "
+        "primitive; writing it as LIF would silently drop the run-away that makes it spike"
+    ),
+    _neurons.AdEx: (
+        "its exponential spike-initiation term and its adaptation current w have no NIR primitive; "
+        "writing it as LIF would silently drop both"
+    ),
+    _neurons.Izhikevich: (
+        "its quadratic membrane (0.04 v^2 + 5 v + 140 - u) and recovery variable u have no NIR primitive; "
+        "NIR's neurons are linear between spikes"
+    ),
+    _neurons.CobaLIF: (
+        "its input is conductance-based (g_e * (e_e - v) + g_i * (e_i - v)); NIR's neurons take a "
+        "current, so the dependence on v cannot be written"
+    ),
+    _neurons.SLSTM: (
+        "its LSTM gates (sigmoid and tanh of learnt projections of the input and of its own state) have "
+        "no NIR primitive"
+    ),
+    _neurons.SConvLSTM: (
+        "its convolutional LSTM gates (sigmoid and tanh of a convolution of the input and of its own "
+        "state) have no NIR primitive"
+    ),
+    _ssm.LRU: (
+        "its state is complex (h = lambda * h + gamma * B x with complex lambda, output Re(C h) + D x); "
+        "NIR has no complex diagonal recurrence"
+    ),
+    _ssm.S5: (
+        "its state is complex (h = exp(Lambda * Delta) * h + B_bar x with complex Lambda and a learnt "
+        "step Delta); NIR has no complex diagonal recurrence"
+    ),
+    _ssm.ChunkedSSM: (
+        "its outer layer runs once per chunk on a pooled summary of the chunk (a chunk clock); NIR has no "
+        "node for that, and its inner and outer layers are sequence layers NIR cannot write"
+    ),
+    _ssm.Mamba: (
+        "its recurrence is selective: the decay exp(delta * A) and the maps B, C are computed from each "
+        "step's input, while every NIR node has fixed parameters"
+    ),
+    _ssm.MambaBlock: (
+        "it contains a selective SSM (Mamba) whose decay and input/output maps are computed from each "
+        "step's input; NIR has no input-dependent recurrence"
+    ),
+    _phasor.PhasorLinear: (
+        "its weights and bias are complex (y = x @ W + b, W = kernel_re + i * kernel_im); NIR's Affine "
+        "and Linear are real-valued"
+    ),
+    _phasor.PhasorActivation: (
+        "it normalises complex values (z / max(|z|, eps)); NIR has no complex-valued node"
+    ),
+    _phasor.PhasorReadout: (
+        "it takes Re(z @ W) of complex inputs with complex weights; NIR has no complex-valued node"
+    ),
+    _phasor.PhasorMLP: (
+        "it is a complex-valued network (phase encoding, complex weights, unit-circle projection); NIR's "
+        "nodes are real-valued"
+    ),
+    _phasor.SpikingPhasor: (
+        "its state is complex (a per-cycle phasor latched and fired at the step of its phase, with a "
+        "cycle counter); NIR neurons have real state and no cycle counter"
     ),
     _layers.MaxPool: (
         "NIR (1.0.8) has no max-pooling node; use SumPool or AvgPool (exported as NIR's "

@@ -42,13 +42,16 @@ def membrane(
     threshold: np.ndarray | None,
     v_reset: np.ndarray | None,
     reset: str,
+    gain: np.ndarray | None = None,
 ) -> Fragment:
     """``v = beta v + (1 - beta) v_leak + x`` (``beta is None``: ``v = v + x``), then spike/reset.
 
     ``threshold is None``: non-spiking (LI / I). ``reset == "none"``: the
     membrane node followed by a ``Threshold`` node (exact: nothing is reset).
+    ``gain``: an input gain ``g`` (``... + g x``), written as ``r = g tau / dt``
+    (``r = g`` for IF / I); ``None`` is 1.
     """
-    ones = np.ones(shape, np.float32)
+    r_plain = np.ones(shape, np.float32) if gain is None else f32(gain)  # IF / I: v += r x
     spiking = threshold is not None and reset != "none"
     meta = {}
     if spiking:
@@ -58,13 +61,14 @@ def membrane(
             v_reset = np.zeros(shape)
     if beta is None:
         node = (
-            nir.IF(r=ones, v_threshold=f32(threshold), v_reset=f32(v_reset), metadata=meta)
+            nir.IF(r=r_plain, v_threshold=f32(threshold), v_reset=f32(v_reset), metadata=meta)
             if spiking
-            else nir.I(r=ones)
+            else nir.I(r=r_plain)
         )
     else:
         tau = disc.tau_from_decay(beta, ctx.dt)
-        common = {"tau": f32(tau), "r": f32(disc.unit_gain_r(tau, ctx.dt)), "v_leak": f32(v_leak)}
+        r = disc.unit_gain_r(tau, ctx.dt) * (1.0 if gain is None else gain)
+        common = {"tau": f32(tau), "r": f32(r), "v_leak": f32(v_leak)}
         node = (
             nir.LIF(**common, v_threshold=f32(threshold), v_reset=f32(v_reset), metadata=meta)
             if spiking
@@ -122,7 +126,14 @@ def current_based(
 
 def export_lif(layer, name, shape, ctx):
     check_units(layer, name, shape)
-    return membrane(
+    if getattr(layer, "inhibition", False):  # RLIF shares this exporter and has neither option
+        raise NIRError(
+            f"layer {name!r} ({type_name(layer)}) has lateral inhibition (inhibition=True): only the unit "
+            "with the largest v - threshold of each sample spikes, which couples the units; NIR neurons act "
+            "unit by unit, so it has no NIR form",
+            node=name,
+        )
+    frag = membrane(
         name, layer, shape, ctx,
         beta=decay(layer, "beta", name, shape),
         v_leak=param(layer, "v_leak", shape),
@@ -130,6 +141,10 @@ def export_lif(layer, name, shape, ctx):
         v_reset=param(layer, "v_reset", shape),
         reset=layer.reset,
     )  # fmt: skip
+    if getattr(layer, "graded_spikes_factor", None) is not None:  # graded spikes: LIF then Scale (exact)
+        scale = nir.Scale(scale=f32(param(layer, "graded_spikes_factor", shape)))
+        frag = chain(frag, single(f"{name}_graded", scale, shape))
+    return frag
 
 
 def export_if(layer, name, shape, ctx):
@@ -170,6 +185,20 @@ def export_cubalif(layer, name, shape, ctx):
 def export_cubali(layer, name, shape, ctx):
     check_units(layer, name, shape)
     return current_based(name, layer, shape, ctx, threshold=None, v_reset=None, reset="none")
+
+
+def export_lapicque(layer, name, shape, ctx):
+    # v = beta v + gain x: LIF with tau = dt / (1 - beta), r = gain tau / dt (tau = R C, r = R at the
+    # neuron's own dt); IF with r = gain if beta is 1 everywhere (a learnt decay can reach it).
+    check_units(layer, name, shape)
+    return membrane(
+        name, layer, shape, ctx,
+        beta=decay(layer, "beta", name, shape), v_leak=np.zeros(shape),
+        threshold=param(layer, "threshold", shape),
+        v_reset=param(layer, "v_reset", shape),
+        reset=layer.reset,
+        gain=param(layer, "gain", shape),
+    )  # fmt: skip
 
 
 def export_psu_lif(layer, name, shape, ctx):
