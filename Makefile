@@ -12,10 +12,13 @@ LOCKED      := SNNX_LOCKED=1
 
 .PHONY: demo test test-quick test-latest lock lint install clean docs serve-docs docs-check
 
-$(STAMP): pyproject.toml $(LOCK)
+# the suite also tests the extras named in TEST_EXTRAS (evo: snnx.evolve on evosax), pinned by $(LOCK_EXTRAS)
+TEST_EXTRAS := test,evo
+
+$(STAMP): pyproject.toml $(LOCK) $(LOCK_EXTRAS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -c $(LOCK_EXTRAS) -e ".[$(TEST_EXTRAS)]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,7 +31,7 @@ RENDER     := if [ -f docs/render_examples.py ]; then $(BIN)/python docs/render_
 MKDOCS     := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
 
 $(DOCS_STAMP): $(STAMP) $(LOCK_EXTRAS)
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -c $(LOCK_EXTRAS) -e ".[test,docs]"
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -c $(LOCK_EXTRAS) -e ".[$(TEST_EXTRAS),docs]"
 	touch $(DOCS_STAMP)
 
 # build/site; --strict: a broken link or anchor, or a docstring griffe cannot read, fails

@@ -79,6 +79,14 @@ def main():
     out["batch_shard_shape"] = list(shard_shape)
     out["global_batch_shape"] = [T, B, D]
 
+    # compiled=True: whole epochs in one program, the batch sharded inside it, same parameters
+    seen.clear()
+    compiled_four, hc = train("auto", forward=spy, eval_data=evald, compiled=True)
+    out["compiled_param_diff_4"] = max_diff(one, compiled_four)
+    out["compiled_eval_loss_diff"] = abs(h1[0]["eval_loss"] - hc[0]["eval_loss"])
+    out["compiled_batch_spec"], compiled_shard = seen[0]
+    out["compiled_batch_shard_shape"] = list(compiled_shard)
+
     # the default forward runs per device (shard_map): the model sees its local (T, B / 4, D) block;
     # the mesh comes from jax.make_mesh with its default Explicit axes (fit makes them Auto)
     shapes = []

@@ -55,6 +55,14 @@ def test_three_steps_on_four_devices_equal_one_device(report):
 
 
 @pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
+def test_compiled_fit_on_four_devices_equals_one_device_python_loop(report):
+    assert report["compiled_param_diff_4"] <= 1e-5
+    assert report["compiled_eval_loss_diff"] <= 1e-5
+    assert report["compiled_batch_spec"] == "P(None, 'data')"
+    assert report["compiled_batch_shard_shape"] == [8, 2, 6]  # (T, B / 4, D) per device
+
+
+@pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
 def test_loss_on_recorded_activity_trains_the_same_on_four_devices(report):
     assert report["record_param_diff_4"] <= 1e-5
     assert report["record_rate_diff_4"] <= 1e-6 and report["record_eval_rate_diff_4"] <= 1e-6

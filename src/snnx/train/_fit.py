@@ -17,6 +17,7 @@ from flax import nnx
 
 from snnx.engine import Options
 from snnx.engine._record import select
+from snnx.train._compiled import check_supported, run_compiled
 from snnx.train._data import ArrayData, as_data, batch_size_of, check_count, iterate, place
 from snnx.train._evaluate import run_eval
 from snnx.train._progress import Progress
@@ -27,11 +28,13 @@ from snnx.train._steps import (
     MetricFn,
     as_metrics,
     default_forward,
+    eval_update,
     hashable_record,
     make_eval_step,
     make_train_step,
     rate_name,
     resolve_forward,
+    train_update,
 )
 from snnx.train._sync import SYNC_EVERY, Tally, diverged
 
@@ -84,6 +87,8 @@ def fit(
     param_sharding=None,
     steps_per_epoch: int | None = None,
     record=None,
+    compiled: bool = False,
+    chunk_epochs: int | None = None,
 ) -> list[dict]:
     """Train ``model`` in place with ``optimizer`` on ``loss_fn``; return the history.
 
@@ -175,12 +180,19 @@ def fit(
         param_sharding: with ``mesh``, ``None`` (replicate all state) or rules
             ``{regex: PartitionSpec}`` / ``fn(path, value) -> PartitionSpec | None``
             for large variables, matched against paths like ``"layers/0/kernel"``.
+        compiled: run whole epochs inside one ``jax.jit`` (see below); array data only.
+        chunk_epochs: with ``compiled``, epochs per compiled call; checkpoints,
+            callbacks, signals and the progress bar act between calls. Default:
+            ``checkpoint_every`` with a ``checkpoint_dir``, else every epoch at once.
 
     Returns:
         The history: one dict per epoch with ``epoch`` (1-based), ``loss`` and the
         metrics (means over the epoch's training batches), ``eval_loss`` and
         ``eval_<metric>`` when ``eval_data`` is given, ``time_s`` and
         ``samples_per_s``. A resumed run returns the full history.
+        With ``compiled=True``, the first epoch of the call also has
+        ``compile_s`` (compiling the chunk program, excluded from ``time_s``),
+        and ``time_s`` is the chunk's time divided by its epochs.
 
     SIGINT/SIGTERM while ``fit`` runs (handlers installed for its duration only,
     the previous ones restored): the current step finishes, a checkpoint of that
@@ -197,6 +209,19 @@ def fit(
         >>> history = fit(model, optax.adam(1e-3), losses.max_membrane_cross_entropy,
         ...               (x_train, y_train), epochs=10, batch_size=64,
         ...               metrics={"accuracy": metrics.max_membrane_accuracy})
+
+    Compiled training (``compiled=True``): the training and evaluation arrays
+    are put on the device(s) once (``ValueError`` naming their size when they
+    would take more than half a device's memory) and one compiled program runs
+    ``chunk_epochs`` epochs: per epoch a ``jax.lax.scan`` over its batches,
+    gathered on the device from the permutation of ``(seed, epoch)`` above,
+    then the evaluation, in eval mode. Same update, same order, same
+    evaluation: the parameters equal the Python loop's up to float rounding,
+    and a checkpoint of either resumes in the other. A non-finite step stops
+    at the end of its chunk with :class:`TrainingDivergedError` naming its
+    epoch and step; the model then holds the state from just before that step.
+    A callback returning ``True`` stops at the end of the chunk. One process
+    only (``mesh`` over its devices is supported).
 
     Data parallelism (``mesh``): every batch is sharded along its batch axis
     (``x`` on axis 1, ``PartitionSpec(None, "data")``; ``y`` on axis 0) over the
@@ -233,6 +258,14 @@ def fit(
         num_steps = check_count("num_steps", num_steps)
     if steps_per_epoch is not None:
         steps_per_epoch = check_count("steps_per_epoch", steps_per_epoch)
+    if not isinstance(compiled, bool):
+        raise TypeError(f"`compiled` must be a bool, got {type(compiled).__name__} {compiled!r}")
+    if chunk_epochs is not None:
+        chunk_epochs = check_count("chunk_epochs", chunk_epochs)
+        if not compiled:
+            raise ValueError(
+                f"`chunk_epochs` ({chunk_epochs}) is for compiled=True; the Python loop has no chunks"
+            )
     metric_fns = as_metrics(metrics)
     names = [*metric_fns, *rates]
     for i, cb in enumerate(callbacks):
@@ -293,6 +326,21 @@ def fit(
         if default:
             forward = placement.per_device(forward, model)
     steps = {"forward": forward, "metrics": metric_fns, "num_steps": num_steps, "record": record}
+    if compiled:
+        check_supported(train, evald, placement, resumed)
+        chunk = epochs - start if chunk_epochs is None and ckpt is None else chunk_epochs or checkpoint_every
+        try:
+            return run_compiled(
+                model, optimizer, train_update(loss_fn, **steps),
+                None if evald is None else eval_update(loss_fn, **steps), train,
+                evald, epochs=epochs,
+                start=start, batch_size=batch_size, eval_batch_size=eval_batch_size, names=names,
+                chunk_epochs=max(chunk, 1), seed=seed, placement=placement, ckpt=ckpt, history=history,
+                last_saved=last_saved, callbacks=callbacks, progress=progress,
+            )
+        finally:
+            if ckpt is not None:
+                ckpt.close()
     train_step = make_train_step(loss_fn, **steps)
     eval_step = make_eval_step(loss_fn, **steps)
     if isinstance(train, ArrayData):

@@ -14,7 +14,7 @@ from snnx.train._data import check_count
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 MetricFn = Callable[[jax.Array, jax.Array], jax.Array]
-RESERVED = ("epoch", "loss", "time_s", "samples_per_s")
+RESERVED = ("epoch", "loss", "time_s", "samples_per_s", "compile_s")
 
 
 def default_forward(model, x: jax.Array, *, options: Options | None = None) -> jax.Array:
@@ -182,12 +182,23 @@ def make_train_step(
         >>> opt = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
         >>> loss, values, finite = step(model, opt, x, y)
     """
+    return nnx.jit(train_update(loss_fn, forward=forward, metrics=metrics, num_steps=num_steps,
+                                options=options, record=record))
+
+
+def train_update(
+    loss_fn, *, forward=None, metrics=None, num_steps=None, options=None, record=None
+) -> Callable:
+    """The body of :func:`make_train_step`'s step, not compiled: ``update(model, optimizer, x, y)``.
+
+    Pure enough to trace anywhere: ``make_train_step`` wraps it in ``nnx.jit``, the
+    compiled ``fit`` calls it inside one ``jax.jit`` that runs whole epochs.
+    """
     record = hashable_record(record)
     num_steps = _check(loss_fn, num_steps, record)
     forward = resolve_forward(forward, options, record)
     metric_fns = as_metrics(metrics)
 
-    @nnx.jit
     def train_step(model, optimizer, x, y):
         x = _prepare_input(x, num_steps)
 
@@ -199,10 +210,14 @@ def make_train_step(
         optimizer.update(model, grads)
         values = {name: fn(jax.lax.stop_gradient(outputs), y) for name, fn in metric_fns.items()}
         values.update(_rates(activity))
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)] or [True]))
-        return loss, values, finite
+        return loss, values, all_finite(grads)
 
     return train_step
+
+
+def all_finite(tree) -> jax.Array:
+    """``all(isfinite(leaf))`` over every leaf of ``tree``, as a scalar bool (``True`` for no leaves)."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(tree)] or [jnp.array(True)]))
 
 
 def make_eval_step(
@@ -244,12 +259,19 @@ def make_eval_step(
         >>> model.eval()
         >>> loss, values = step(model, x, y)   # values["max_membrane_accuracy"]
     """
+    return nnx.jit(eval_update(loss_fn, forward=forward, metrics=metrics, num_steps=num_steps,
+                               options=options, record=record))
+
+
+def eval_update(
+    loss_fn, *, forward=None, metrics=None, num_steps=None, options=None, record=None
+) -> Callable:
+    """The body of :func:`make_eval_step`'s step, not compiled: ``step(model, x, y) -> (loss, metrics)``."""
     record = hashable_record(record)
     num_steps = _check(loss_fn, num_steps, record)
     forward = resolve_forward(forward, options, record)
     metric_fns = as_metrics(metrics)
 
-    @nnx.jit
     def eval_step(model, x, y):
         x = _prepare_input(x, num_steps)
         outputs, activity = _split(forward(model, x), record)
