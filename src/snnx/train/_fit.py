@@ -89,6 +89,7 @@ def fit(
     record=None,
     compiled: bool = False,
     chunk_epochs: int | None = None,
+    tbptt: int | None = None,
 ) -> list[dict]:
     """Train ``model`` in place with ``optimizer`` on ``loss_fn``; return the history.
 
@@ -180,6 +181,9 @@ def fit(
         param_sharding: with ``mesh``, ``None`` (replicate all state) or rules
             ``{regex: PartitionSpec}`` / ``fn(path, value) -> PartitionSpec | None``
             for large variables, matched against paths like ``"layers/0/kernel"``.
+        tbptt: truncated backpropagation through time with windows of this many
+            steps and one update per window (see :func:`make_train_step`); needs
+            the default forward.
         compiled: run whole epochs inside one ``jax.jit`` (see below); array data only.
         chunk_epochs: with ``compiled``, epochs per compiled call; checkpoints,
             callbacks, signals and the progress bar act between calls. Default:
@@ -242,6 +246,14 @@ def fit(
             f"`loss_fn` must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}"
         )
     default = forward is None or forward is default_forward
+    if tbptt is not None:
+        tbptt = check_count("tbptt", tbptt)
+        if not default:
+            raise ValueError(
+                f"`tbptt` ({tbptt}) needs the default forward (the state is carried from window to "
+                "window through snnx.run); a custom `forward` cannot be cut into windows: pass "
+                "`options` instead, or tbptt=None"
+            )
     record = hashable_record(record)
     rates = [] if record is None else [rate_name(k) for k in select("record", record, model)]
     forward = resolve_forward(forward, options, record)
@@ -326,12 +338,14 @@ def fit(
         if default:
             forward = placement.per_device(forward, model)
     steps = {"forward": forward, "metrics": metric_fns, "num_steps": num_steps, "record": record}
+    # truncated BPTT steps the model through snnx.run itself: the options, not the resolved forward
+    train_steps = steps if tbptt is None else {**steps, "forward": None, "options": options, "tbptt": tbptt}
     if compiled:
         check_supported(train, evald, placement, resumed)
         chunk = epochs - start if chunk_epochs is None and ckpt is None else chunk_epochs or checkpoint_every
         try:
             return run_compiled(
-                model, optimizer, train_update(loss_fn, **steps),
+                model, optimizer, train_update(loss_fn, **train_steps),
                 None if evald is None else eval_update(loss_fn, **steps), train,
                 evald, epochs=epochs,
                 start=start, batch_size=batch_size, eval_batch_size=eval_batch_size, names=names,
@@ -341,7 +355,7 @@ def fit(
         finally:
             if ckpt is not None:
                 ckpt.close()
-    train_step = make_train_step(loss_fn, **steps)
+    train_step = make_train_step(loss_fn, **train_steps)
     eval_step = make_eval_step(loss_fn, **steps)
     if isinstance(train, ArrayData):
         steps_per_epoch = train.steps(batch_size, drop_remainder=True)

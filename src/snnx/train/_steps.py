@@ -138,6 +138,7 @@ def make_train_step(
     num_steps: int | None = None,
     options: Options | None = None,
     record=None,
+    tbptt: int | None = None,
 ) -> Callable:
     """The jitted training step of :func:`fit`: one gradient update of ``model``.
 
@@ -166,6 +167,12 @@ def make_train_step(
             regularisers), and the metrics gain ``"rate/<key>"``, each
             layer's mean activity (spikes per neuron per step). A custom
             ``forward`` must then return ``(outputs, activity)``.
+        tbptt: truncated backpropagation through time: cut ``T`` into windows
+            of ``tbptt`` steps, carry the state across them with its gradient
+            stopped, and update once per window on ``loss_fn(window outputs,
+            targets)`` (``ceil(T / tbptt)`` updates per call; the loss returned
+            is their mean, the metrics are on the whole sequence). Needs the
+            default forward. See ``docs/training.md``.
 
     Returns:
         ``train_step(model, optimizer, x, y) -> (loss, metrics, grads_finite)``,
@@ -183,17 +190,29 @@ def make_train_step(
         >>> loss, values, finite = step(model, opt, x, y)
     """
     return nnx.jit(train_update(loss_fn, forward=forward, metrics=metrics, num_steps=num_steps,
-                                options=options, record=record))
+                                options=options, record=record, tbptt=tbptt))
 
 
 def train_update(
-    loss_fn, *, forward=None, metrics=None, num_steps=None, options=None, record=None
+    loss_fn, *, forward=None, metrics=None, num_steps=None, options=None, record=None, tbptt=None
 ) -> Callable:
     """The body of :func:`make_train_step`'s step, not compiled: ``update(model, optimizer, x, y)``.
 
     Pure enough to trace anywhere: ``make_train_step`` wraps it in ``nnx.jit``, the
     compiled ``fit`` calls it inside one ``jax.jit`` that runs whole epochs.
     """
+    if tbptt is not None:
+        from snnx.train._tbptt import make_tbptt_update
+
+        if forward is not None:
+            raise ValueError(
+                f"`tbptt` ({tbptt}) needs the default forward (the state is carried from window to "
+                "window through snnx.run); a custom `forward` cannot be cut into windows: pass "
+                "`options` instead, or tbptt=None"
+            )
+        return make_tbptt_update(
+            loss_fn, window=tbptt, metrics=metrics, num_steps=num_steps, options=options, record=record
+        )
     record = hashable_record(record)
     num_steps = _check(loss_fn, num_steps, record)
     forward = resolve_forward(forward, options, record)
