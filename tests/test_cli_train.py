@@ -146,6 +146,7 @@ def test_raster_shows_spikes_and_the_readout_membrane(tmp_path, monkeypatch):
         (["--reg-sparsity", "2"], "--reg-sparsity must be a rate in [0, 1] (spikes per step), got 2"),
         (["--reg-silence", "x"], "--reg-silence must be a rate in [0, 1] (spikes per step), got 'x'"),
         (["--reg-weight", "-1"], "--reg-weight must be a positive finite number, got -1"),
+        (["--tbptt", "0"], "--tbptt must be >= 1, got 0"),
     ],
 )
 def test_bad_arguments_one_line(argv, message, capsys, tmp_path):
@@ -217,3 +218,16 @@ def test_reg_sparsity_run_logs_hidden_rates(tmp_path):
     assert summary["config"]["reg_sparsity"] == 0.05 and summary["config"]["reg_silence"] is None
     last = summary["history"][-1]
     assert 0.0 <= last["rate/1"] <= 1.0 and 0.0 <= last["eval_rate/1"] <= 1.0
+
+
+@pytest.mark.slow  # trains
+def test_compiled_run_with_truncated_bptt(tmp_path, capsys):
+    argv = [*TINY, "--compiled", "--tbptt", "2", "--out", str(tmp_path), "--name", "comp"]
+    assert run_train(argv) == 0
+    summary = json.loads((tmp_path / "comp" / "metrics.json").read_text())
+    assert summary["config"]["compiled"] is True and summary["config"]["tbptt"] == 2
+    history = summary["history"]
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert history[0]["compile_s"] > 0 and "compile_s" not in history[1]
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert "test accuracy" in capsys.readouterr().out

@@ -105,6 +105,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "jax.distributed.initialize); --batch-size must divide evenly (default: one device)",
     )
 
+    p.add_argument(
+        "--compiled",
+        action="store_true",
+        help="run whole epochs inside one jax.jit (fit(compiled=True)); the data stay on the device "
+        "(digits' rate code is then drawn once, not every epoch)",
+    )
+    p.add_argument(
+        "--tbptt",
+        default=None,
+        metavar="K",
+        help="truncated backpropagation through time: one update per window of K steps",
+    )
+
     def one_line_error(message: str):
         print(f"snnx train: error: {message}", file=sys.stderr)
         raise SystemExit(2)
@@ -201,6 +214,8 @@ def parse_config(args: argparse.Namespace) -> dict:
         "resume": bool(args.resume),
         "overwrite": bool(getattr(args, "overwrite", False)),
         "devices": _devices(getattr(args, "devices", None)),
+        "compiled": bool(getattr(args, "compiled", False)),
+        "tbptt": None if getattr(args, "tbptt", None) is None else _int("tbptt", args.tbptt, 1),
     }
 
 
@@ -229,7 +244,8 @@ def _load(cfg: dict):
 
     if cfg["dataset"] == "digits":
         train, test = datasets.digits(cfg["encoding"], cfg["time_steps"], seed=cfg["seed"])
-        if cfg["encoding"] == "rate":  # a fresh rate code each epoch: augmentation against overfitting
+        if cfg["encoding"] == "rate" and not cfg.get("compiled"):
+            # a fresh rate code each epoch: augmentation against overfitting (the compiled loop needs arrays)
             (images, labels), _ = datasets.digits_images()
             return _fresh_rate_code(images, labels, cfg), len(labels), images.shape[1], test, 10
         return train, train[0].shape[1], train[0].shape[2], test, 10
@@ -408,6 +424,8 @@ def train(cfg: dict) -> dict:
         num_steps=cfg["time_steps"] if packed else None,
         steps_per_epoch=train_size // cfg["batch_size"] if callable(train_data) else None,
         record=record,
+        compiled=cfg.get("compiled", False),
+        tbptt=cfg.get("tbptt"),
     )
     paths = {"config": config_path, "checkpoint": ckpt_dir}
     nir_path = os.path.join(run_dir, "model.nir")
