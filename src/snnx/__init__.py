@@ -16,6 +16,7 @@ from snnx import metrics as metrics
 from snnx import neurons as neurons
 from snnx import nir as nir
 from snnx import phasor as phasor
+from snnx import plasticity as plasticity
 from snnx import ssm as ssm
 from snnx import surrogate as surrogate
 from snnx._checks import ArgumentTypeError as ArgumentTypeError
@@ -95,6 +96,7 @@ __all__ = [
     "neurons",
     "nir",
     "phasor",
+    "plasticity",
     "plot",
     "run",
     "ssm",
