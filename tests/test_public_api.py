@@ -18,7 +18,7 @@ EXPECTED = {
         "Const", "CuBaLI", "CuBaLIF", "Deferred", "Delay", "Flatten", "Graph", "I", "MaxPool", "Neuron",
         "OptionError", "Population",
         "RCuBaLIF", "ResonateFire", "Scale", "Sequential", "ShapeError", "SumPool", "Threshold",
-        "datasets", "encoders", "layers", "losses", "metrics", "neurons", "nir", "phasor", "plasticity", "plot", "run",
+        "datasets", "encoders", "evolve", "layers", "losses", "metrics", "neurons", "nir", "phasor", "plasticity", "plot", "run",
         "ssm", "stats", "surrogate", "train",
     },
     "snnx.neurons": {
@@ -29,6 +29,7 @@ EXPECTED = {
     },
     "snnx.ssm": {"ChunkedSSM", "LRU", "Mamba", "MambaBlock", "S5"},
     "snnx.plasticity": {"RSTDP", "STDP", "train_stdp"},
+    "snnx.evolve": {"ES", "FULL_COVARIANCE_LIMIT", "STRATEGIES", "evolve"},
     "snnx.phasor": {
         "PhasorActivation", "PhasorLinear", "PhasorMLP", "PhasorReadout", "SpikingPhasor", "phase_of",
         "phase_to_spikes", "phasor_to_real", "phasor_to_value", "real_to_phasor", "spikes_to_phase",

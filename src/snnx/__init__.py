@@ -2,7 +2,8 @@
 
 The names below are the public API; everything in a module whose name starts
 with an underscore is private. ``snnx.train``, ``snnx.datasets``,
-``snnx.plot`` and ``snnx.cli`` are imported on first use (they pull in orbax, matplotlib, ...).
+``snnx.plot``, ``snnx.evolve`` and ``snnx.cli`` are imported on first use (they
+pull in orbax, matplotlib, ...).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from snnx.neurons import Neuron as Neuron
 from snnx.neurons import RCuBaLIF as RCuBaLIF
 from snnx.neurons import ResonateFire as ResonateFire
 
-_LAZY = ("train", "datasets", "cli", "plot", "stats")
+_LAZY = ("train", "datasets", "cli", "plot", "stats", "evolve")
 
 
 def __getattr__(name: str):
@@ -90,6 +91,7 @@ __all__ = [
     "Threshold",
     "datasets",
     "encoders",
+    "evolve",
     "layers",
     "losses",
     "metrics",

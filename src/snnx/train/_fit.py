@@ -23,6 +23,7 @@ from snnx.train._evaluate import run_eval
 from snnx.train._progress import Progress
 from snnx.train._sharding import Placement, as_mesh
 from snnx.train._signals import InterruptGuard, stop_on_signal
+from snnx.train._solver import fit_by_evolution, is_evolution_strategy
 from snnx.train._steps import (
     LossFn,
     MetricFn,
@@ -64,7 +65,7 @@ def _sync(tally: Tally, bar: Progress, t0: float, epoch: int, ckpt, last_saved) 
 
 def fit(
     model: nnx.Module,
-    optimizer: optax.GradientTransformation | nnx.Optimizer,
+    optimizer,
     loss_fn: LossFn,
     train_data,
     *,
@@ -136,9 +137,12 @@ def fit(
 
     Args:
         model: the network (updated in place), e.g. a :class:`snnx.Sequential`.
-        optimizer: an optax ``GradientTransformation`` (wrapped as
-            ``nnx.Optimizer(model, tx, wrt=nnx.Param)``) or an existing
-            ``nnx.Optimizer`` for ``model`` (pass one to inspect its state later).
+        optimizer: the solver: an optax ``GradientTransformation`` (wrapped as
+            ``nnx.Optimizer(model, tx, wrt=nnx.Param)``), an existing
+            ``nnx.Optimizer`` for ``model`` (pass one to inspect its state later),
+            or an evolution strategy :class:`snnx.evolve.ES`: then ``fit`` is
+            :func:`snnx.evolve.evolve` (no gradients; the loss is the fitness,
+            minimised; checkpoints, ``record`` and ``tbptt`` are refused).
         loss_fn: ``loss_fn(outputs, targets) -> scalar``, e.g.
             :func:`snnx.losses.max_membrane_cross_entropy`.
         train_data: ``(x, y)`` or a callable ``epoch -> batches`` (see above).
@@ -245,6 +249,15 @@ def fit(
         raise TypeError(
             f"`loss_fn` must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}"
         )
+    if is_evolution_strategy(optimizer):  # the solver interface: gradients (optax) or evolution
+        return fit_by_evolution(
+            model, optimizer, loss_fn, train_data, epochs=epochs, batch_size=batch_size,
+            eval_data=eval_data, eval_batch_size=eval_batch_size, metrics=metrics, seed=seed,
+            forward=forward, num_steps=num_steps, options=options, progress=progress, mesh=mesh,
+            callbacks=callbacks, checkpoint_dir=checkpoint_dir, resume=resume, record=record,
+            param_sharding=param_sharding, tbptt=tbptt, chunk_epochs=chunk_epochs,
+            steps_per_epoch=steps_per_epoch, sync_every=sync_every,
+        )  # fmt: skip
     default = forward is None or forward is default_forward
     if tbptt is not None:
         tbptt = check_count("tbptt", tbptt)
