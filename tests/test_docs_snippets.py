@@ -1,4 +1,4 @@
-"""The code on the site's home page, concept pages and model-zoo pages runs as written.
+"""The code on the site's home page, concept, model-zoo and plasticity pages runs as written.
 
 Concept pages show fragments that name what the prose around them describes
 (``model``, ``x``, ``key``...). ``GIVEN`` supplies exactly those names, per
@@ -21,6 +21,7 @@ PAGES = [
     "index.md",
     *sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "concepts").glob("*.md")),
     *sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "zoo").glob("*.md") if p.name != "index.md"),
+    "plasticity.md",
 ]
 COMMON = "import jax, numpy as np, jax.numpy as jnp, optax, snnx\nfrom flax import nnx\nrngs = nnx.Rngs(0)\n"
 GIVEN = {  # (page, block index): the names the text around the block defines

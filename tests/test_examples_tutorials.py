@@ -227,3 +227,17 @@ def test_render_quickstart_page(tmp_path):
     output = re.search(r"## Output\n\n```text\n(.*?)\n```", page, re.DOTALL).group(1)
     assert re.search(r"^epoch \d+: loss [\d.]+", output, re.M), output  # what the run printed
     assert "01_quickstart" in (tmp_path / "pages" / "index.md").read_text()
+
+
+@pytest.mark.slow
+def test_12_training_modes_compiled_equals_python_and_evolution_trains_what_gradients_cannot(tmp_path):
+    out = run_example("12_training_modes.py", tmp_path)
+    assert number(r"largest parameter difference between the two: ([\d.e+-]+)", out) <= 1e-5
+    python_acc = number(r"Python loop: test accuracy ([\d.]+)", out)
+    assert python_acc > 0.85 and number(r"compiled:\s+test accuracy ([\d.]+)", out) == python_acc
+    assert number(r"truncated BPTT \(windows of 5\): test accuracy ([\d.]+)", out) > 0.85
+    assert number(r"\(the weights moved by ([\d.e+-]+)\)", out) == 0  # no gradient reached them
+    gradient = number(r"hard thresholds, gradient: test accuracy ([\d.]+)", out)
+    evolved = number(r"hard thresholds, OpenES: test accuracy ([\d.]+)", out)
+    assert evolved > 0.5 and evolved > gradient + 0.3, (gradient, evolved)
+    assert_files(tmp_path, "curves.png")
