@@ -18,8 +18,8 @@ EXPECTED = {
         "Const", "CuBaLI", "CuBaLIF", "Deferred", "Delay", "Flatten", "Graph", "I", "MaxPool", "Neuron",
         "OptionError", "Population",
         "RCuBaLIF", "ResonateFire", "Scale", "Sequential", "ShapeError", "SumPool", "Threshold",
-        "datasets", "encoders", "evolve", "layers", "losses", "metrics", "neurons", "nir", "phasor", "plasticity", "plot", "run",
-        "ssm", "stats", "surrogate", "train",
+        "datasets", "encoders", "evolve", "layers", "losses", "metrics", "neurons", "nir", "phasor",
+        "plasticity", "plot", "run", "ssm", "stats", "surrogate", "train",
     },
     "snnx.neurons": {
         "ALIF", "IF", "LI", "LIF", "PSU_LIF", "RIF", "RLIF", "Const", "CuBaLI", "CuBaLIF",
