@@ -41,6 +41,7 @@ out.mkdir(parents=True, exist_ok=True)
 common = {
     "batch_size": 32,
     "eval_data": (x_test, y_test),
+    "eval_batch_size": 360,  # the whole test set in one batch
     "metrics": {"accuracy": metrics.max_membrane_accuracy},
     "progress": False,
 }
@@ -72,8 +73,8 @@ curves = {}
 # `time_s` is the time per epoch without it.
 python_model, compiled_model = digits_model(), digits_model()
 loss = losses.max_membrane_cross_entropy
-python_history = fit(python_model, optax.adam(2e-3), loss, (x_train, y_train), epochs=5, **common)
-compiled_history = fit(compiled_model, optax.adam(2e-3), loss, (x_train, y_train), epochs=5, compiled=True,
+python_history = fit(python_model, optax.adam(2e-3), loss, (x_train, y_train), epochs=3, **common)
+compiled_history = fit(compiled_model, optax.adam(2e-3), loss, (x_train, y_train), epochs=3, compiled=True,
                        **common)  # fmt: skip
 pairs = zip(params(python_model), params(compiled_model), strict=True)
 gap = max(float(np.max(np.abs(a - b))) for a, b in pairs)
@@ -98,7 +99,7 @@ curves["compiled"] = [r["eval_accuracy"] for r in compiled_history]
 # window's readout at a time, so the peak of the readout membrane must be
 # reached inside a window.
 tbptt_model = digits_model()
-tbptt_history = fit(tbptt_model, optax.adam(2e-3), loss, (x_train, y_train), epochs=5, tbptt=5, compiled=True,
+tbptt_history = fit(tbptt_model, optax.adam(2e-3), loss, (x_train, y_train), epochs=3, tbptt=5, compiled=True,
                     **common)  # fmt: skip
 print(f"truncated BPTT (windows of 5): test accuracy {tbptt_history[-1]['eval_accuracy']:.3f}")
 curves["truncated BPTT, k = 5"] = [r["eval_accuracy"] for r in tbptt_history]
@@ -135,7 +136,7 @@ count_loss = losses.spike_count_cross_entropy
 hard = {**common, "metrics": {"accuracy": metrics.integral_accuracy}}
 gradient_model = hard_threshold_model()
 before = params(gradient_model)
-gradient_history = fit(gradient_model, optax.adam(2e-3), count_loss, (x_train, y_train), epochs=3, **hard)
+gradient_history = fit(gradient_model, optax.adam(2e-3), count_loss, (x_train, y_train), epochs=1, **hard)
 moved = max(float(np.max(np.abs(a - b))) for a, b in zip(before, params(gradient_model), strict=True))
 print(
     f"hard thresholds, gradient: test accuracy {gradient_history[-1]['eval_accuracy']:.3f} "
@@ -145,7 +146,7 @@ print(
 evolved_model = hard_threshold_model()
 start = time.perf_counter()
 solver = snnx.evolve.ES("open_es", population_size=64)
-es_history = fit(evolved_model, solver, count_loss, (x_train, y_train), epochs=6, **hard)
+es_history = fit(evolved_model, solver, count_loss, (x_train, y_train), epochs=5, **hard)
 generations = len(es_history) * (x_train.shape[1] // 32)
 print(
     f"hard thresholds, OpenES: test accuracy {es_history[-1]['eval_accuracy']:.3f} after "

@@ -414,6 +414,8 @@ NOT_CALLABLE = {
     "refused_types": "takes no arguments (its contents: tests/test_nir_export.py)",
     "datasets": "subpackage (its functions have rows)",
     "encoders": "subpackage",
+    "evolve": "subpackage (ES and evolve errors: tests/test_evolve.py)",
+    "plasticity": "subpackage (STDP, RSTDP, train_stdp errors: tests/test_plasticity.py)",
     "layers": "subpackage",
     "plot": "subpackage (its functions have rows)",
     "stats": "subpackage (its functions have rows)",
