@@ -158,6 +158,7 @@ def test_history_and_the_model_holds_the_centre():
     assert all(r["fitness_best"] <= r["fitness"] for r in history)
 
 
+@pytest.mark.slow  # compiles several programs; the quick tier keeps a cheaper check
 def test_determinism_per_seed():
     a, ha = run_small(ES("snes", population_size=8), seed=3)
     b, hb = run_small(ES("snes", population_size=8), seed=3)
@@ -212,6 +213,7 @@ def test_metric_fitness_is_maximised_by_default():
     assert float(np.mean(np.asarray(model(jnp.asarray(x))))) > before + 0.3
 
 
+@pytest.mark.slow  # compiles several programs; the quick tier keeps a cheaper check
 @pytest.mark.parametrize("strategy", ["cma_es", "sep_cma_es"])
 def test_least_squares_optimum_is_reached(strategy):
     """A linear readout fitted to a noiseless linear target: the optimum is ``lstsq``'s, loss 0."""
@@ -233,6 +235,7 @@ def _flat(x):
     return jnp.zeros_like(x)  # constant: the surrogate derivative is exactly zero
 
 
+@pytest.mark.slow  # compiles several programs; the quick tier keeps a cheaper check
 def test_surrogate_free_model_learns_by_evolution_not_by_gradient():
     """A hidden ``LIF`` whose backward pass is zero: no gradient reaches the first layer, ES trains it."""
     (x_train, y_train), (x_test, y_test) = snnx.datasets.digits("rate", num_steps=8, seed=0)
@@ -341,6 +344,7 @@ if __name__ == "__main__":
 # --- the solver interface of fit ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # compiles several programs; the quick tier keeps a cheaper check
 def test_fit_with_an_evolution_strategy_is_evolve():
     model, history = run_small()
     via_fit = small_model()

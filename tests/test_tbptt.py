@@ -100,6 +100,7 @@ def test_window_at_least_T_is_make_train_step(window):
     assert bool(got[2]) and bool(want[2])
 
 
+@pytest.mark.slow  # compiles several programs; the quick tier keeps a cheaper check
 @pytest.mark.parametrize(("k", "dropout", "packed"), [(3, True, False), (5, False, True)])
 def test_windows_match_a_python_loop_with_jax_grad_and_optax(k, dropout, packed):
     x, y = data()
@@ -130,6 +131,7 @@ def recording_sgd(n_windows: int) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
+@pytest.mark.slow  # compiles several programs; the quick tier keeps a cheaper check
 def test_gradient_does_not_cross_a_window_boundary():
     # a linear leaky readout: window 2's loss depends on window 1's inputs only through the membrane
     x = jnp.asarray(np.random.default_rng(1).normal(size=(T, 4, D)), jnp.float32)
@@ -167,6 +169,7 @@ def test_gradient_does_not_cross_a_window_boundary():
     assert gap.max() > 1e-3
 
 
+@pytest.mark.slow  # compiles several programs; the quick tier keeps a cheaper check
 def test_inside_jax_jit_with_split_and_merge():
     x, y = data()
     update = make_tbptt_update(LOSS, window=3, metrics=ACC)
@@ -243,6 +246,7 @@ def test_bad_loss_fn_is_refused():
 # ---- integration: make_train_step(tbptt=) and fit(tbptt=), Python loop and compiled ----
 
 
+@pytest.mark.slow  # compiles several programs; the quick tier keeps a cheaper check
 def test_fit_with_tbptt_runs_the_window_update_in_both_loops():
     from snnx.train import fit
 

@@ -72,6 +72,7 @@ def test_same_parameters_and_history_as_the_python_loop():
     assert h_comp[0]["loss"] != h_comp[2]["loss"]
 
 
+@pytest.mark.slow  # compiles several programs; the quick tier keeps a cheaper check
 def test_reshuffles_every_epoch_from_seed_and_epoch():
     # an epoch's batches follow epoch_rng(seed, epoch): with batch_size = N there is one batch per epoch,
     # so only the order inside it could differ; with batch_size < N, different seeds give different weights
@@ -86,6 +87,7 @@ def test_reshuffles_every_epoch_from_seed_and_epoch():
     assert max_diff(c, d) <= 1e-5
 
 
+@pytest.mark.slow  # compiles several programs; the quick tier keeps a cheaper check
 def test_dropout_and_recorded_activity_match_the_python_loop():
     def loss(outputs, targets, activity):
         return losses.max_membrane_cross_entropy(outputs, targets) + losses.sparsity_penalty(activity, 0.05)
@@ -101,6 +103,7 @@ def test_dropout_and_recorded_activity_match_the_python_loop():
     assert 0 < h_c[0]["rate/1"] < 1
 
 
+@pytest.mark.slow  # compiles several programs; the quick tier keeps a cheaper check
 @pytest.mark.parametrize("chunk", [2])
 def test_checkpoints_between_chunks_and_resumes_exactly(tmp_path, chunk):
     whole, h_whole = train(True, epochs=4, checkpoint_dir=tmp_path / "whole", chunk_epochs=chunk)
@@ -116,6 +119,7 @@ def test_checkpoints_between_chunks_and_resumes_exactly(tmp_path, chunk):
     assert saved == ["1", "3"]
 
 
+@pytest.mark.slow  # compiles several programs; the quick tier keeps a cheaper check
 def test_python_loop_checkpoint_resumes_compiled_exactly(tmp_path):
     whole, _ = train(False, epochs=3)
     train(False, epochs=1, checkpoint_dir=tmp_path)
