@@ -244,6 +244,12 @@ def _load(cfg: dict):
 
     if cfg["dataset"] == "digits":
         train, test = datasets.digits(cfg["encoding"], cfg["time_steps"], seed=cfg["seed"])
+        if cfg["encoding"] == "rate" and cfg.get("compiled"):
+            print(
+                "snnx train: --compiled: the digits rate code is drawn once for the run, not every epoch "
+                "(the compiled loop keeps the training set on the device)",
+                file=sys.stderr,
+            )
         if cfg["encoding"] == "rate" and not cfg.get("compiled"):
             # a fresh rate code each epoch: augmentation against overfitting (the compiled loop needs arrays)
             (images, labels), _ = datasets.digits_images()

@@ -56,11 +56,11 @@ def device_memory_bytes(device) -> int | None:
 
 
 def _size(nbytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if nbytes < 1024 or unit == "GiB":
-            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{int(nbytes)} B"
+    for unit in ("B", "KiB", "MiB"):
+        if nbytes < 1024:
+            return f"{int(nbytes)} B" if unit == "B" else f"{nbytes:.1f} {unit}"
         nbytes /= 1024
-    raise AssertionError  # unreachable
+    return f"{nbytes:.1f} GiB"
 
 
 def check_fits(datasets, devices) -> None:
