@@ -19,17 +19,21 @@ EXPECTED = {
         "OptionError", "Population",
         "RCuBaLIF", "ResonateFire", "Scale", "Sequential", "ShapeError", "SumPool", "Threshold",
         "datasets", "encoders", "evolve", "layers", "losses", "metrics", "neurons", "nir", "phasor",
-        "plasticity", "plot", "run", "ssm", "stats", "surrogate", "train",
+        "plasticity", "plot", "quant", "run", "ssm", "stats", "surrogate", "train",
     },
     "snnx.neurons": {
         "ALIF", "IF", "LI", "LIF", "PSU_LIF", "RIF", "RLIF", "Const", "CuBaLI", "CuBaLIF",
-        "I", "Neuron", "RCuBaLIF", "ResonateFire",
+        "FixedPoint", "I", "Neuron", "RCuBaLIF", "ResonateFire",
         "AdEx", "Alpha", "CobaLIF", "ExpLIF", "Izhikevich", "LIFRefrac", "Lapicque", "RALIF", "SConvLSTM",
         "SLSTM", "SigmaDelta",
     },
     "snnx.ssm": {"ChunkedSSM", "LRU", "Mamba", "MambaBlock", "S5"},
     "snnx.plasticity": {"RSTDP", "STDP", "train_stdp"},
     "snnx.evolve": {"ES", "FULL_COVARIANCE_LIMIT", "STRATEGIES", "evolve"},
+    "snnx.quant": {
+        "OPS", "QTYPES", "FakeQuant", "FixedPoint", "Quantized", "Rule", "WeightInfo", "convert",
+        "dequantize", "ptq", "qat", "quantize_membranes", "size_bytes", "summary", "targets",
+    },
     "snnx.phasor": {
         "PhasorActivation", "PhasorLinear", "PhasorMLP", "PhasorReadout", "SpikingPhasor", "phase_of",
         "phase_to_spikes", "phasor_to_real", "phasor_to_value", "real_to_phasor", "spikes_to_phase",

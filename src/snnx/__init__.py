@@ -2,8 +2,8 @@
 
 The names below are the public API; everything in a module whose name starts
 with an underscore is private. ``snnx.train``, ``snnx.datasets``,
-``snnx.plot``, ``snnx.evolve`` and ``snnx.cli`` are imported on first use (they
-pull in orbax, matplotlib, ...).
+``snnx.plot``, ``snnx.evolve``, ``snnx.quant`` and ``snnx.cli`` are imported on
+first use (they pull in orbax, matplotlib, evosax, qwix, ...).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from snnx.neurons import Neuron as Neuron
 from snnx.neurons import RCuBaLIF as RCuBaLIF
 from snnx.neurons import ResonateFire as ResonateFire
 
-_LAZY = ("train", "datasets", "cli", "plot", "stats", "evolve")
+_LAZY = ("train", "datasets", "cli", "plot", "stats", "evolve", "quant")
 
 
 def __getattr__(name: str):
@@ -100,6 +100,7 @@ __all__ = [
     "phasor",
     "plasticity",
     "plot",
+    "quant",
     "run",
     "ssm",
     "stats",

@@ -161,9 +161,16 @@ def _describe(node) -> str:
         value = getattr(node, field, None)
         if value is not None:
             parts.append(f"{field}={_fmt_value(value)}")
-    reset = (getattr(node, "metadata", None) or {}).get("reset")
-    if reset is not None:
-        parts.append(f"reset={_fmt_value(reset)}")
+    meta = getattr(node, "metadata", None) or {}
+    if meta.get("reset") is not None:
+        parts.append(f"reset={_fmt_value(meta['reset'])}")
+    quant = meta.get("quant")
+    if isinstance(quant, dict) and "qtype" in quant:  # snnx.quant: weights on an integer grid
+        scales = np.size(quant.get("scale", ()))
+        parts.append(f"quant={_fmt_value(quant['qtype'])} ({scales} scale{'s' if scales != 1 else ''})")
+    grid = meta.get("state_quant")
+    if isinstance(grid, dict) and "bits" in grid:  # fixed-point membranes
+        parts.append(f"state_quant={int(np.asarray(grid['bits']))} bits")
     return " ".join(parts)
 
 

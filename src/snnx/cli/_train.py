@@ -118,6 +118,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="truncated backpropagation through time: one update per window of K steps",
     )
 
+    p.add_argument(
+        "--quant",
+        default=None,
+        metavar="QTYPE",
+        help="quantise the weights (snnx.quant): int8, int4, ternary, fp8, ... (default: float32); "
+        "after training (post-training, 'mse' calibration) unless --quant-aware",
+    )
+    p.add_argument(
+        "--quant-aware",
+        action="store_true",
+        help="with --quant: train through the quantised weights from the start (quantisation-aware "
+        "training, straight-through gradient), then freeze them",
+    )
+
     def one_line_error(message: str):
         print(f"snnx train: error: {message}", file=sys.stderr)
         raise SystemExit(2)
@@ -190,6 +204,14 @@ def parse_config(args: argparse.Namespace) -> dict:
         raise UsageError(f"--dataset {args.dataset} needs --data-dir with {args.dataset}_train.h5/_test.h5")
     if args.resume and getattr(args, "overwrite", False):
         raise UsageError("--resume continues the run and --overwrite replaces it: give one of them")
+    quant = getattr(args, "quant", None)
+    if quant is not None:
+        from snnx.quant._rules import QTYPES  # no qwix needed to check the name
+
+        if quant not in QTYPES:
+            raise UsageError(f"--quant must be one of {', '.join(QTYPES)}, got {quant!r}")
+    if getattr(args, "quant_aware", False) and quant is None:
+        raise UsageError("--quant-aware trains through quantised weights: give their type with --quant")
     name = args.name or args.dataset
     if not name or os.sep in name or name in (".", ".."):
         raise UsageError(f"--name must be a plain folder name, got {name!r}")
@@ -216,6 +238,8 @@ def parse_config(args: argparse.Namespace) -> dict:
         "devices": _devices(getattr(args, "devices", None)),
         "compiled": bool(getattr(args, "compiled", False)),
         "tbptt": None if getattr(args, "tbptt", None) is None else _int("tbptt", args.tbptt, 1),
+        "quant": quant,
+        "quant_aware": bool(getattr(args, "quant_aware", False)),
     }
 
 
@@ -314,6 +338,31 @@ def build_model(cfg: dict, num_inputs: int, num_classes: int):
     )
 
 
+def _quant():
+    try:
+        from snnx import quant
+    except ImportError as err:
+        raise UsageError(f"--quant needs the quant extra: {err}") from None
+    return quant
+
+
+def trainable_model(cfg: dict, model):
+    """The model ``fit`` trains: with ``--quant --quant-aware``, one read through quantised weights."""
+    if cfg.get("quant") and cfg.get("quant_aware"):
+        return _quant().qat(model, cfg["quant"])
+    return model
+
+
+def deployable_model(cfg: dict, model):
+    """The model a run delivers (NIR file, exports): the trained one, quantised as ``--quant`` says."""
+    if not cfg.get("quant"):
+        return model
+    quant = _quant()
+    if cfg.get("quant_aware"):
+        return quant.convert(model)
+    return quant.ptq(model, quant.Rule(cfg["quant"], calibration="mse"))
+
+
 def _write_nir(model, num_inputs: int, path: str) -> str | None:
     """Export to NIR; returns an explanation when the exporter is not available."""
     try:
@@ -398,7 +447,7 @@ def train(cfg: dict) -> dict:
         )
     num_inputs = int(num_inputs)
     mesh = _mesh(cfg)
-    model = build_model(cfg, num_inputs, num_classes)
+    model = trainable_model(cfg, build_model(cfg, num_inputs, num_classes))
     if previous:  # only with --overwrite (check_fresh refuses otherwise)
         _runs.replace(run_dir, previous)
         print(
@@ -434,6 +483,30 @@ def train(cfg: dict) -> dict:
         tbptt=cfg.get("tbptt"),
     )
     paths = {"config": config_path, "checkpoint": ckpt_dir}
+    trained, model = model, deployable_model(cfg, model)
+    quant_summary = None
+    if cfg.get("quant"):
+        from snnx import losses as _losses
+        from snnx import metrics as _metrics
+        from snnx.train import evaluate
+
+        quant = _quant()
+        got = evaluate(
+            model,
+            _losses.max_membrane_cross_entropy,
+            (x_test, y_test),
+            batch_size=min(x_test.shape[1], EVAL_BATCH),
+            metrics={"accuracy": _metrics.max_membrane_accuracy},
+            num_steps=cfg["time_steps"] if packed else None,
+        )
+        quant_summary = {
+            "qtype": cfg["quant"],
+            "quant_aware": cfg["quant_aware"],
+            "test_accuracy": float(got["accuracy"]),
+            "trained_test_accuracy": history[-1]["eval_accuracy"],
+            "size_bytes": quant.size_bytes(model),
+            "float32_size_bytes": quant.size_bytes(quant.dequantize(trained)),
+        }
     nir_path = os.path.join(run_dir, "model.nir")
     nir_note = _write_nir(model, num_inputs, nir_path)
     if nir_note is None:
@@ -452,8 +525,11 @@ def train(cfg: dict) -> dict:
     paths["metrics"] = os.path.join(run_dir, "metrics.json")
     summary = {
         "config": {k: v for k, v in cfg.items() if k not in ("resume", "overwrite")},
-        "test_accuracy": history[-1]["eval_accuracy"],
+        "test_accuracy": history[-1]["eval_accuracy"]
+        if quant_summary is None
+        else quant_summary["test_accuracy"],
         "test_loss": history[-1]["eval_loss"],
+        "quant": quant_summary,
         "train_samples": int(train_size),
         "test_samples": int(x_test.shape[1]),
         "raster_sample": {"label": int(y_test[0]), "predicted": predicted},
@@ -488,6 +564,13 @@ def command(args: argparse.Namespace) -> int:
         print(f"snnx train: error: {err}; rerun with --resume after fixing it", file=sys.stderr)
         return 1
     print(f"test accuracy: {summary['test_accuracy']:.4f} ({summary['test_samples']} held-out samples)")
+    q = summary.get("quant")
+    if q:
+        how = "quantisation-aware training" if q["quant_aware"] else "post-training quantisation"
+        print(
+            f"{q['qtype']} weights ({how}): {q['size_bytes']} bytes of parameters against "
+            f"{q['float32_size_bytes']} in float32; the trained model scored {q['trained_test_accuracy']:.4f}"
+        )
     if not summary["nir"].endswith("model.nir"):
         print(f"model.nir {summary['nir']}")
     for what, path in summary["paths"].items():

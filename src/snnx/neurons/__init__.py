@@ -25,6 +25,7 @@ from snnx.neurons._resonate import ResonateFire as ResonateFire
 from snnx.neurons._sigma_delta import SigmaDelta as SigmaDelta
 from snnx.neurons._slstm import SLSTM as SLSTM
 from snnx.neurons._slstm import SConvLSTM as SConvLSTM
+from snnx.neurons._state_quant import FixedPoint as FixedPoint
 
 __all__ = [
     "ALIF",
@@ -43,6 +44,7 @@ __all__ = [
     "CuBaLI",
     "CuBaLIF",
     "ExpLIF",
+    "FixedPoint",
     "I",
     "Izhikevich",
     "LIFRefrac",

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from snnx import surrogate as _surrogate
 from snnx.neurons._base import resolve_trainable
 from snnx.neurons._leaky import LeakyConfig, LeakyNeuron
+from snnx.neurons._state_quant import FixedPoint
 
 
 class IF(LeakyNeuron):
@@ -19,6 +20,15 @@ class IF(LeakyNeuron):
         v = v_reset        where z            (reset="zero")
         v = v - threshold  where z            (reset="subtract")
         (no change)                           (reset="none")
+
+    With ``state_quant=FixedPoint(bits, lo, hi)`` (``Q``: round to the grid, half
+    to even, and clip; straight-through gradient) the membrane is stored in fixed
+    point and ``snnx.run`` steps the layer with ``jax.lax.scan``::
+
+        v = Q(v + x)
+        z = v > Q(threshold)
+        v = Q(v_reset)            where z             (reset="zero")
+        v = Q(v - Q(threshold))   where z             (reset="subtract")
 
     Output: ``z`` (0./1. spikes, surrogate gradient backward). State: ``{"v"}``.
 
@@ -36,6 +46,8 @@ class IF(LeakyNeuron):
         trainable: ``False`` (default: both frozen), ``True`` (``threshold``
             and ``v_reset`` learnt) or the names to learn.
         detach_reset: stop the gradient through the reset term.
+        state_quant: ``None`` (default: float membranes) or a
+            :class:`snnx.neurons.FixedPoint`: the membrane is kept on its grid (see above).
 
     Example:
         >>> neuron = IF(3, threshold=1.0)
@@ -60,12 +72,14 @@ class IF(LeakyNeuron):
         surrogate: str | _surrogate.Surrogate | None = None,
         trainable: bool | Iterable[str] = False,
         detach_reset: bool = True,
+        state_quant: FixedPoint | None = None,
     ):
         super().__init__(shape)
         learn = resolve_trainable(trainable, self.param_names)
         self._init_spiking(
             learn, threshold, reset=reset, v_reset=v_reset, surrogate=surrogate, detach_reset=detach_reset
         )
+        self._init_state_quant(state_quant)
 
     def leaky(self) -> tuple[LeakyConfig, dict]:
         """The step as data for :func:`snnx.neurons._leaky.leaky_step` (``__call__`` and the fused kernel)."""

@@ -14,6 +14,15 @@ sample (the reset still acts on every unit that crossed), and graded spikes
 output ``graded_spikes_factor * z``. The fused kernel computes neither, so a
 layer with either is run by the scan path (:func:`fusion_refusal` says why).
 
+Fixed-point membranes (``state_quant=FixedPoint(...)``, the grid ``Q`` of
+:mod:`snnx.neurons._state_quant`, on ``LIF``, ``IF``, ``LI``, ``RIF``, ``RLIF``)
+round the state, with a straight-through gradient; the fused kernel does not
+round, so these layers too take the scan path::
+
+    u = Q(beta * v + (1 - beta) * v_leak + x (+ z_prev @ w_rec (+ b_rec)))
+    z = u > Q(threshold)
+    v = Q(v_reset) where z | Q(u - Q(threshold)) where z | u     (reset "zero" | "subtract" | "none")
+
 :func:`leaky_step` is what each neuron's ``__call__`` computes, and the fused
 kernel of ``snnx.engine`` calls :func:`leaky_integrate` and :func:`leaky_fire`
 in its forward loop, so the forward maths exists in this file only; the
@@ -34,6 +43,7 @@ import jax.numpy as jnp
 
 from snnx import surrogate as _surrogate
 from snnx.neurons._base import Neuron
+from snnx.neurons._state_quant import FixedPoint, check_option
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +60,7 @@ class LeakyConfig:
         graded: the output is ``graded_spikes_factor * z`` (``p["graded_spikes_factor"]``).
         inhibition_axes: lateral inhibition over the last ``inhibition_axes`` axes (the
             layer's units; 0: off): only the unit with the largest ``u - threshold`` spikes.
+        state_quant: round the membrane to this fixed-point grid every step (``None``: off).
     """
 
     leak: bool
@@ -60,6 +71,7 @@ class LeakyConfig:
     recurrent: bool = False
     graded: bool = False
     inhibition_axes: int = 0
+    state_quant: FixedPoint | None = None
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -75,6 +87,8 @@ class LeakyConfig:
             )
         if self.graded:
             return "graded spikes (graded_spikes_factor), which the fused kernel does not compute"
+        if self.state_quant is not None:
+            return "fixed-point membranes (state_quant), which the fused kernel does not round"
         return None
 
 
@@ -87,7 +101,7 @@ def winner_mask(s: jax.Array, axes: int) -> jax.Array:
 
 
 def leaky_integrate(cfg: LeakyConfig, p: dict, v: jax.Array, x: jax.Array, z_prev=None) -> jax.Array:
-    """The membrane after this step's input, before the reset (``u``).
+    """The membrane after this step's input, before the reset (``u``; on the grid with ``state_quant``).
 
     ``p``: ``beta`` (already clipped to [0, 1]) and ``v_leak`` with ``leak``;
     ``w_rec`` (and optionally ``b_rec``) with ``recurrent``.
@@ -98,26 +112,31 @@ def leaky_integrate(cfg: LeakyConfig, p: dict, v: jax.Array, x: jax.Array, z_pre
         if "b_rec" in p:
             r = r + jnp.reshape(p["b_rec"], (1,) * (r.ndim - 1) + (-1,))
         u = u + r
-    return u
+    return u if cfg.state_quant is None else cfg.state_quant(u)
 
 
 def leaky_fire(cfg: LeakyConfig, p: dict, u: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Spikes (surrogate gradient) and the membrane after the reset; ``(u, u)`` when not spiking.
 
     With ``cfg.inhibition_axes`` only the winner's spike is kept; the reset acts
-    on every unit that crossed the threshold.
+    on every unit that crossed the threshold. With ``cfg.state_quant`` (``Q``)
+    the threshold and ``v_reset`` are put on the grid and a subtractive reset
+    rounds again: ``Q(u - Q(threshold))``.
     """
     if not cfg.spiking:
         return u, u
-    th = p["threshold"]
+    q = cfg.state_quant
+    th = p["threshold"] if q is None else q(p["threshold"])
     z = cfg.surrogate(u - th)
     zr = jax.lax.stop_gradient(z) if cfg.detach_reset else z
     if cfg.inhibition_axes:
         z = z * winner_mask(u - th, cfg.inhibition_axes)
     if cfg.reset == "zero":
-        return z, u * (1.0 - zr) + zr * p["v_reset"]
+        v_reset = p["v_reset"] if q is None else q(p["v_reset"])
+        return z, u * (1.0 - zr) + zr * v_reset
     if cfg.reset == "subtract":
-        return z, u - zr * th
+        v = u - zr * th
+        return z, (v if q is None else q(v))
     return z, u
 
 
@@ -137,9 +156,16 @@ class LeakyNeuron(Neuron):
     fused kernel (see ``snnx.engine.Options.fused``).
     """
 
+    state_quant: FixedPoint | None = None  # the neurons that offer the option set it in __init__
+
     def leaky(self) -> tuple[LeakyConfig, dict]:  # pragma: no cover - abstract
         """``(config, params)``: this neuron's step as data (decays clipped to [0, 1])."""
         raise NotImplementedError
+
+    def _init_state_quant(self, state_quant) -> None:
+        """Check and keep the ``state_quant`` option (after ``threshold`` is set, for a spiking neuron)."""
+        threshold = self.threshold[...] if hasattr(self, "threshold") else None
+        self.state_quant = check_option(state_quant, threshold)
 
     def _spiking_config(self, *, leak: bool, recurrent: bool = False) -> LeakyConfig:
         return LeakyConfig(
@@ -149,6 +175,7 @@ class LeakyNeuron(Neuron):
             detach_reset=self.detach_reset,
             surrogate=self.surrogate,
             recurrent=recurrent,
+            state_quant=self.state_quant,
         )
 
     def _leak_params(self) -> dict:

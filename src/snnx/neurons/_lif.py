@@ -9,6 +9,7 @@ from snnx import _checks
 from snnx import surrogate as _surrogate
 from snnx.neurons._base import make_parameter, resolve_trainable
 from snnx.neurons._leaky import LeakyConfig, LeakyNeuron
+from snnx.neurons._state_quant import FixedPoint
 
 
 class LIF(LeakyNeuron):
@@ -39,6 +40,19 @@ class LIF(LeakyNeuron):
     With either option on, ``snnx.run`` steps the layer with ``jax.lax.scan``:
     the fused kernel computes neither (the plan says so).
 
+    ``state_quant=FixedPoint(bits, lo, hi)`` stores the membrane in fixed point,
+    as spiking hardware does (snnTorch's ``state_quant``): ``Q`` rounds to the
+    grid (half to even) and clips to its range, and the threshold and ``v_reset``
+    are put on the grid too, so the stored membrane is always a level::
+
+        v = Q(beta * v + (1 - beta) * v_leak + x)     # rounded after this step's input
+        z = v > Q(threshold)
+        v = Q(v_reset)            where z             (reset="zero")
+        v = Q(v - Q(threshold))   where z             (reset="subtract")
+
+    Backward, ``Q`` passes the gradient unchanged (straight-through). The fused
+    kernel does not round either, so such a layer is stepped by the scan too.
+
     Output: ``z`` (0./1. spikes, surrogate gradient backward), or ``g * z``.
     State: ``{"v"}``.
 
@@ -68,6 +82,8 @@ class LIF(LeakyNeuron):
             ``g`` of graded spikes; scalar or per-unit, finite.
         inhibition: lateral inhibition: only the unit with the largest
             ``v - threshold`` of each sample spikes.
+        state_quant: ``None`` (default: float membranes) or a
+            :class:`snnx.neurons.FixedPoint`: the membrane is kept on its grid (see above).
 
     Example:
         >>> lif = LIF(3, beta=0.9)
@@ -75,6 +91,7 @@ class LIF(LeakyNeuron):
         >>> z, state = lif(jnp.ones((2, 3)), state)
         >>> wta = LIF(3, beta=0.9, inhibition=True, graded_spikes_factor=0.5)
         >>> y, _ = wta(jnp.array([[1.5, 2.0, 0.2]]), wta.init_state(1))   # y = [[0, .5, 0]]
+        >>> lif8 = LIF(3, beta=0.9, state_quant=FixedPoint(bits=8, lo=-2.0, hi=2.0))
 
     References:
         Gerstner, Kistler, Naud, Paninski (2014), *Neuronal Dynamics*, ch. 1;
@@ -98,6 +115,7 @@ class LIF(LeakyNeuron):
         detach_reset: bool = True,
         graded_spikes_factor=None,
         inhibition: bool = False,
+        state_quant: FixedPoint | None = None,
     ):
         super().__init__(shape)
         _checks.instance_of("inhibition", inhibition, bool, "a bool")
@@ -123,6 +141,7 @@ class LIF(LeakyNeuron):
             )
         )
         self.inhibition = inhibition
+        self._init_state_quant(state_quant)
 
     def leaky(self) -> tuple[LeakyConfig, dict]:
         """The step as data for :func:`snnx.neurons._leaky.leaky_step` (``__call__`` and the fused kernel)."""
@@ -133,4 +152,3 @@ class LIF(LeakyNeuron):
         if self.inhibition:
             cfg = dataclasses.replace(cfg, inhibition_axes=len(self._known_shape()))
         return cfg, p
-

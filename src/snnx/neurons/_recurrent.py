@@ -25,6 +25,7 @@ from flax import nnx
 from snnx import surrogate as _surrogate
 from snnx.neurons._base import Neuron, make_parameter, resolve_trainable
 from snnx.neurons._leaky import LeakyConfig, LeakyNeuron
+from snnx.neurons._state_quant import FixedPoint
 
 DEFAULT_KERNEL_INIT = nnx.initializers.variance_scaling(0.25, "fan_in", "truncated_normal")
 
@@ -56,6 +57,10 @@ class RIF(LeakyNeuron):
         v = v - threshold  where z             (reset="subtract")
         (no change)                            (reset="none")
 
+    With ``state_quant`` (``Q``, as in :class:`snnx.neurons.IF`) the first line
+    becomes ``v = Q(v + x + recurrent(z_prev))``, the threshold is ``Q(threshold)``
+    and the reset lands on the grid.
+
     Output: ``z``. State: ``{"v", "z"}``.
 
     NIR: a subgraph ``nir.IF`` with a back edge through ``nir.Affine``
@@ -74,6 +79,8 @@ class RIF(LeakyNeuron):
         use_bias: give the recurrent ``nnx.Linear`` a bias.
         kernel_init: recurrent kernel initialiser; default truncated normal,
             std ``0.5 / sqrt(N)``. The recurrent weights are always ``nnx.Param``.
+        state_quant: as in :class:`snnx.neurons.IF`: the membrane (after the
+            recurrent input) is kept on the grid.
 
     Example:
         >>> layer = RIF(8, rngs=nnx.Rngs(0))
@@ -99,6 +106,7 @@ class RIF(LeakyNeuron):
         rngs: nnx.Rngs,
         use_bias: bool = False,
         kernel_init=None,
+        state_quant: FixedPoint | None = None,
     ):
         n = _units(shape)
         super().__init__(n)
@@ -107,6 +115,7 @@ class RIF(LeakyNeuron):
             learn, threshold, reset=reset, v_reset=v_reset, surrogate=surrogate, detach_reset=detach_reset
         )
         self.recurrent = _recurrent_linear(n, use_bias, kernel_init, rngs)
+        self._init_state_quant(state_quant)
 
     def leaky(self) -> tuple[LeakyConfig, dict]:
         """The step as data for :func:`snnx.neurons._leaky.leaky_step` (``__call__`` and the fused kernel)."""
@@ -127,6 +136,10 @@ class RLIF(LeakyNeuron):
         v = v - threshold  where z             (reset="subtract")
         (no change)                            (reset="none")
 
+    With ``state_quant`` (``Q``, as in :class:`snnx.neurons.LIF`) the first line
+    becomes ``v = Q(beta * v + (1 - beta) * v_leak + x + recurrent(z_prev))``, the
+    threshold is ``Q(threshold)`` and the reset lands on the grid.
+
     Output: ``z``. State: ``{"v", "z"}``.
 
     NIR: a subgraph ``nir.LIF`` with a back edge through ``nir.Affine``/``nir.Linear``.
@@ -146,6 +159,8 @@ class RLIF(LeakyNeuron):
         use_bias: give the recurrent ``nnx.Linear`` a bias.
         kernel_init: recurrent kernel initialiser; default truncated normal,
             std ``0.5 / sqrt(N)``.
+        state_quant: as in :class:`snnx.neurons.LIF`: the membrane (after the
+            recurrent input) is kept on the grid.
 
     Example:
         >>> layer = RLIF(8, beta=0.9, rngs=nnx.Rngs(0))
@@ -173,6 +188,7 @@ class RLIF(LeakyNeuron):
         rngs: nnx.Rngs,
         use_bias: bool = False,
         kernel_init=None,
+        state_quant: FixedPoint | None = None,
     ):
         n = _units(shape)
         super().__init__(n)
@@ -183,6 +199,7 @@ class RLIF(LeakyNeuron):
             learn, threshold, reset=reset, v_reset=v_reset, surrogate=surrogate, detach_reset=detach_reset
         )
         self.recurrent = _recurrent_linear(n, use_bias, kernel_init, rngs)
+        self._init_state_quant(state_quant)
 
     def leaky(self) -> tuple[LeakyConfig, dict]:
         """The step as data for :func:`snnx.neurons._leaky.leaky_step` (``__call__`` and the fused kernel)."""

@@ -22,7 +22,7 @@ from flax import nnx
 
 from snnx import layers as L
 from snnx import neurons as N
-from snnx.nir import _discretise
+from snnx.nir import _discretise, _quant
 from snnx.nir._errors import node_error
 from snnx.nir._layout import Identity, NIRFlatten
 
@@ -279,6 +279,7 @@ def build(
         _set(layer.kernel, weight.T)
         if k == "Affine":
             _set(layer.bias, _param(name, node, "bias", (weight.shape[0],)))
+        _quant.restore(layer, node, name, np.transpose)
         return [layer]
     if k in ("Conv1d", "Conv2d"):
         kernel, stride, dilation, groups, pads, _ = conv_geometry(name, node, in_shape)
@@ -289,6 +290,7 @@ def build(
         )  # fmt: skip
         _set(layer.kernel, np.moveaxis(weight, (0, 1), (-1, -2)))
         _set(layer.bias, _param(name, node, "bias", (weight.shape[0],), default=0.0))
+        _quant.restore(layer, node, name, lambda a: np.moveaxis(a, (0, 1), (-1, -2)))
         return [layer]
     if k in ("SumPool2d", "AvgPool2d"):
         kernel, stride, pads, _ = pool_geometry(name, node, in_shape)

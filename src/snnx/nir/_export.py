@@ -155,11 +155,27 @@ def _export_layer(layer, name: str, shape: Shape, ctx: Context, where: str = "")
         return Fragment({name: sub}, [], name, name, out_shape)
     kind = type(layer)
     if kind in EXPORTERS:
-        return EXPORTERS[kind](layer, name, tuple(shape), ctx)
+        frag = EXPORTERS[kind](layer, name, tuple(shape), ctx)
+        if getattr(layer, "state_quant", None) is not None and frag is not None:
+            _note_state_quant(frag.nodes.values(), layer.state_quant.as_dict())
+            ctx.state_quant.append(f"{name!r} ({kind.__name__})")
+        return frag
     if kind in REFUSED:
         at = f"{where}, {kind.__name__}" if where else kind.__name__
         raise NIRError(f"layer {name!r} ({at}) cannot be exported to NIR: {REFUSED[kind]}", node=name)
     raise _unknown(layer, name, where)
+
+
+_NEURON_NODES = (nir.LIF, nir.IF, nir.LI, nir.I, nir.CubaLIF, nir.CubaLI)
+
+
+def _note_state_quant(nodes, grid: dict) -> None:
+    """Record a layer's fixed-point membrane grid on its neuron nodes (inside a recurrent subgraph too)."""
+    for node in nodes:
+        if isinstance(node, nir.NIRGraph):
+            _note_state_quant(node.nodes.values(), grid)
+        elif isinstance(node, _NEURON_NODES):
+            node.metadata = {**(node.metadata or {}), "state_quant": dict(grid)}
 
 
 def _unwrap(model):
@@ -333,6 +349,15 @@ def to_nir(model, input_shape=None, dt: float | None = None, output_shape=None) 
         want = _shapes("output_shape", output_shape, tuple(got), free_name=False)
         if want != got:
             raise NIRError(f"`output_shape`: expected {want}, but the model produces {got} (channels-first)")
+    if ctx.state_quant:
+        warnings.warn(
+            "fixed-point membranes (state_quant) have no NIR form: layers "
+            + ", ".join(ctx.state_quant)
+            + " are written with their float equations (metadata['state_quant'] records the grid, which "
+            "snnx.nir.from_nir restores; other readers compute unrounded membranes)",
+            UserWarning,
+            stacklevel=2,
+        )
     if ctx.subtract_resets:
         warnings.warn(
             "reset='subtract' has no NIR form: layers "

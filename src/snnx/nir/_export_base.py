@@ -19,6 +19,7 @@ from flax import nnx
 
 from snnx.nir import _discretise as disc
 from snnx.nir._errors import NIRError, node_error
+from snnx.nir._quant import metadata as quant_metadata
 
 Shape = tuple[int, ...]
 
@@ -40,6 +41,7 @@ class Context:
 
     dt: float
     subtract_resets: list[str] = dataclasses.field(default_factory=list)
+    state_quant: list[str] = dataclasses.field(default_factory=list)
 
 
 def single(name: str, node: nir.NIRNode, shape: Shape) -> Fragment:
@@ -132,6 +134,7 @@ def dense_node(layer: nnx.Linear, name: str, shape: Shape) -> nir.NIRNode:
             f"shape {tuple(shape)}",
         )
     weight = f32(np.asarray(jax.device_get(layer.kernel[...])).T)  # (in, out) -> (out, in)
+    meta = quant_metadata(layer.kernel, np.transpose)
     if layer.bias is None:
-        return nir.Linear(weight=weight)
-    return nir.Affine(weight=weight, bias=f32(jax.device_get(layer.bias[...])))
+        return nir.Linear(weight=weight, metadata=meta)
+    return nir.Affine(weight=weight, bias=f32(jax.device_get(layer.bias[...])), metadata=meta)

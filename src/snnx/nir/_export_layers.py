@@ -36,6 +36,7 @@ from snnx.nir._export_base import (
     type_name,
 )
 from snnx.nir._layout import Identity, NIRFlatten, ToChannelsFirst, ToChannelsLast
+from snnx.nir._quant import metadata as quant_metadata
 
 
 def _linear(layer, name, shape, ctx):
@@ -108,6 +109,8 @@ def _conv(layer, name, shape, ctx):
         else np.zeros(layer.out_features, np.float32)
     )
     args = {"weight": weight, "bias": bias, "groups": int(layer.feature_group_count)}
+    if layer.mask is None:  # a masked kernel is written as the product, which is off the grid
+        args["metadata"] = quant_metadata(layer.kernel, lambda a: np.moveaxis(a, (-1, -2), (0, 1)))
     if n == 1:
         node = nir.Conv1d(
             input_shape=spatial[0], stride=strides[0], padding=pad[0], dilation=dilation[0], **args

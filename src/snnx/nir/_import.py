@@ -9,11 +9,32 @@ import numpy as np
 from flax import nnx
 
 from snnx.engine import Graph, Sequential
-from snnx.nir import _convert, _discretise, _topology
+from snnx.nir import _convert, _discretise, _quant, _topology
+from snnx.nir._errors import NIRError
 from snnx.nir._io import read
 from snnx.nir._layout import ToChannelsFirst, ToChannelsLast
 
 _RECURRENT_NEURONS = ("IF", "LIF", "CubaLIF")
+
+
+def _restore_state_quant(name: str, node, layer) -> None:
+    """Give ``layer`` the fixed-point membranes ``node.metadata["state_quant"]`` records (snnx exports)."""
+    grid = (getattr(node, "metadata", None) or {}).get("state_quant")
+    if not grid:
+        return
+    from snnx.neurons import FixedPoint
+    from snnx.neurons._state_quant import check_option
+
+    if not hasattr(layer, "state_quant"):
+        raise NIRError(
+            f"node {name!r}: metadata 'state_quant' asks for fixed-point membranes, which snnx's "
+            f"{type(layer).__name__} does not offer"
+        )
+    try:
+        fp = FixedPoint.from_dict({k: np.asarray(v).item() for k, v in grid.items()})
+        layer.state_quant = check_option(fp, layer.threshold[...] if hasattr(layer, "threshold") else None)
+    except (TypeError, ValueError) as err:
+        raise NIRError(f"node {name!r}: metadata 'state_quant' is not a valid grid: {err}") from err
 
 
 def _fuse_recurrent(flat: _topology.Flat, in_shapes: dict) -> dict[str, str]:
@@ -160,6 +181,11 @@ def from_nir(
             kw["recurrent"] = np.asarray(rec.weight, np.float64)
             kw["recurrent_bias"] = np.asarray(rec.bias, np.float64) if hasattr(rec, "bias") else None
         units[name] = _convert.build(name, node, in_shapes[name], dt=dt, reset=reset, rngs=rngs, **kw)
+        _restore_state_quant(name, node, units[name][-1])
+        if name in fused:  # the recurrent weights carry their quantisation unless a gain rescaled them
+            inner = units[name][-1].recurrent
+            if np.array_equal(np.asarray(inner.kernel[...]), kw["recurrent"].T.astype(np.float32)):
+                _quant.restore(inner, flat.nodes[fused[name]], fused[name], np.transpose)
 
     in_ranks = {n: len(out_shapes[n]) for n in flat.inputs}
     out_ranks = {n: len(out_shapes[n]) for n in flat.outputs}

@@ -47,8 +47,14 @@ def _from_savable(restored, like):
     return jax.tree.map(fix, restored, like)
 
 
+def _raw(v):
+    # what the Variable stores, not what reading it gives: a quantised weight keeps its integer codes
+    # and a quantisation-aware one its float latent value (snnx.quant)
+    return v.get_raw_value() if isinstance(v, nnx.Variable) else v
+
+
 def _pure_state(obj) -> dict:
-    return nnx.to_pure_dict(nnx.state(obj))
+    return nnx.to_pure_dict(nnx.state(obj), _raw)
 
 
 class Checkpointer:
