@@ -38,6 +38,15 @@ def test_post_training_int4_run_delivers_the_quantised_model(tmp_path, capsys):
     out, _ = run(imported, jnp.asarray(x_test))
     accuracy = float(np.mean(np.asarray(jnp.argmax(jnp.max(out, axis=0), axis=-1)) == y_test))
     assert accuracy == pytest.approx(q["test_accuracy"], abs=1e-6)  # the file is the model that scored
+    # snnx export rebuilds the same quantised model from config.json and the (float) checkpoint
+    from snnx.cli import main
+
+    assert main(["export", "nir", str(tmp_path / "q"), "--out", str(tmp_path / "again.nir")]) == 0
+    written, again = nir.read(tmp_path / "q" / "model.nir"), nir.read(tmp_path / "again.nir")
+    for name in ("layer_0", "layer_2"):
+        np.testing.assert_array_equal(again.nodes[name].weight, written.nodes[name].weight)
+        np.testing.assert_array_equal(again.nodes[name].metadata["quant"]["scale"],
+                                      written.nodes[name].metadata["quant"]["scale"])  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ PAGES = [
     *sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "concepts").glob("*.md")),
     *sorted(p.relative_to(DOCS).as_posix() for p in (DOCS / "zoo").glob("*.md") if p.name != "index.md"),
     "plasticity.md",
+    "quantisation.md",
 ]
 COMMON = "import jax, numpy as np, jax.numpy as jnp, optax, snnx\nfrom flax import nnx\nrngs = nnx.Rngs(0)\n"
 GIVEN = {  # (page, block index): the names the text around the block defines

@@ -18,7 +18,7 @@ EXPECTED = {
         "Const", "CuBaLI", "CuBaLIF", "Deferred", "Delay", "Flatten", "Graph", "I", "MaxPool", "Neuron",
         "OptionError", "Population",
         "RCuBaLIF", "ResonateFire", "Scale", "Sequential", "ShapeError", "SumPool", "Threshold",
-        "datasets", "encoders", "evolve", "layers", "losses", "metrics", "neurons", "nir", "phasor",
+        "datasets", "encoders", "evolve", "export", "layers", "losses", "metrics", "neurons", "nir", "phasor",
         "plasticity", "plot", "quant", "run", "ssm", "stats", "surrogate", "train",
     },
     "snnx.neurons": {
@@ -30,6 +30,7 @@ EXPECTED = {
     "snnx.ssm": {"ChunkedSSM", "LRU", "Mamba", "MambaBlock", "S5"},
     "snnx.plasticity": {"RSTDP", "STDP", "train_stdp"},
     "snnx.evolve": {"ES", "FULL_COVARIANCE_LIMIT", "STRATEGIES", "evolve"},
+    "snnx.export": {"ExportError", "initial_state", "load_stablehlo", "to_onnx", "to_stablehlo"},
     "snnx.quant": {
         "OPS", "QTYPES", "FakeQuant", "FixedPoint", "Quantized", "Rule", "WeightInfo", "convert",
         "dequantize", "ptq", "qat", "quantize_membranes", "size_bytes", "summary", "targets",

@@ -2,8 +2,8 @@
 
 The names below are the public API; everything in a module whose name starts
 with an underscore is private. ``snnx.train``, ``snnx.datasets``,
-``snnx.plot``, ``snnx.evolve``, ``snnx.quant`` and ``snnx.cli`` are imported on
-first use (they pull in orbax, matplotlib, evosax, qwix, ...).
+``snnx.plot``, ``snnx.evolve``, ``snnx.quant``, ``snnx.export`` and ``snnx.cli``
+are imported on first use (they pull in orbax, matplotlib, evosax, qwix, jax2onnx, ...).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from snnx.neurons import Neuron as Neuron
 from snnx.neurons import RCuBaLIF as RCuBaLIF
 from snnx.neurons import ResonateFire as ResonateFire
 
-_LAZY = ("train", "datasets", "cli", "plot", "stats", "evolve", "quant")
+_LAZY = ("train", "datasets", "cli", "plot", "stats", "evolve", "quant", "export")
 
 
 def __getattr__(name: str):
@@ -92,6 +92,7 @@ __all__ = [
     "datasets",
     "encoders",
     "evolve",
+    "export",
     "layers",
     "losses",
     "metrics",

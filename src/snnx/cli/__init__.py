@@ -11,7 +11,7 @@ import importlib
 import platform
 import sys
 
-_SUBCOMMANDS = ("train", "nir", "bench", "info")
+_SUBCOMMANDS = ("train", "nir", "export", "bench", "info")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,9 +31,7 @@ def _version_line() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="snnx", description="Spiking neural networks on JAX/Flax NNX with NIR exchange."
-    )
+    parser = _Parser(prog="snnx", description="Spiking neural networks on JAX/Flax NNX with NIR exchange.")
     parser.add_argument("--version", action="version", version=_version_line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _SUBCOMMANDS:

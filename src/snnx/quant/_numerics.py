@@ -13,6 +13,8 @@ The channel axis is the kernel's last axis (``out_features`` of an
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import qwix
@@ -82,20 +84,27 @@ def _mse(w: jax.Array, rule: Rule) -> _qarray.QArray:
     return _qarray.quantize_with_scale_zero_point(w, qtype, scale, None)
 
 
-def _gptq(w: jax.Array, rule: Rule, hessian: jax.Array, key: str) -> _qarray.QArray:
-    """GPTQ (qwix contrib) of a dense kernel ``(in, out)``, for inputs with ``X^T X = hessian``."""
+@functools.cache
+def _gptq_program(qtype: str, per_channel: bool):
+    """qwix's GPTQ, jitted once per (qtype, per_channel): its column loop is unrolled Python, which is
+    slow op by op and slow to compile (seconds to a minute for hundreds of inputs on a CPU)."""
     from qwix.contrib import gptq_core
 
-    if w.ndim != 2:
-        raise _checks.OptionError(f"weight {key!r}: calibration 'gptq' takes dense kernels (in, out)")
     how = _qarray.HowToQuantize(
-        qtype=jax_qtype(rule.qtype),
-        channelwise_axes=(0,) if rule.per_channel else (),
+        qtype=jax_qtype(qtype),
+        channelwise_axes=(0,) if per_channel else (),
         calibration_method="absmax",
     )
-    # qwix's layout is (out, in); jit: its column loop is unrolled Python, slow op by op
-    q, _ = jax.jit(lambda w, h: gptq_core.quantize_weight(w, h, how))(w.T, hessian)
-    return _qarray.QArray(q.qvalue.T, q.scale.T, None if q.zero_point is None else q.zero_point.T, how.qtype)
+    return jax.jit(lambda w, h: gptq_core.quantize_weight(w, h, how)[0]), how.qtype
+
+
+def _gptq(w: jax.Array, rule: Rule, hessian: jax.Array, key: str) -> _qarray.QArray:
+    """GPTQ (qwix contrib) of a dense kernel ``(in, out)``, for inputs with ``X^T X = hessian``."""
+    if w.ndim != 2:
+        raise _checks.OptionError(f"weight {key!r}: calibration 'gptq' takes dense kernels (in, out)")
+    program, qtype = _gptq_program(rule.qtype, rule.per_channel)
+    q = program(w.T, hessian)  # qwix's layout is (out, in)
+    return _qarray.QArray(q.qvalue.T, q.scale.T, None if q.zero_point is None else q.zero_point.T, qtype)
 
 
 def quantize_weight(w: jax.Array, rule: Rule, key: str, hessian: jax.Array | None = None) -> _qarray.QArray:
