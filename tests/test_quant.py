@@ -349,3 +349,14 @@ def test_quantize_membranes_sets_the_option_and_nir_keeps_it(x):
                                  layers=["3"])  # fmt: skip
     with pytest.raises(snnx.OptionError, match=r"layer '1' \(RLIF\): `threshold`.*top level"):
         quant.quantize_membranes(m, quant.FixedPoint(3, -1.0, 1.0))
+
+
+def test_without_qwix_the_error_says_what_to_install(monkeypatch):
+    import importlib
+    import sys
+
+    for name in [m for m in sys.modules if m == "snnx.quant" or m.startswith("snnx.quant.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "qwix", None)  # `import qwix` raises ImportError
+    with pytest.raises(ImportError, match=r"snnx.quant needs qwix.*pip install 'snnx\[quant\]'"):
+        importlib.import_module("snnx.quant")
