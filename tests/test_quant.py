@@ -117,6 +117,7 @@ def test_mse_picks_the_best_clipping_ratio_per_channel():
     assert np.all(got <= absmax * (1 + 1e-6)) and np.any(got < absmax * 0.99)
 
 
+@pytest.mark.slow  # trains, or compiles several programs
 def test_gptq_lowers_the_output_error_on_its_calibration_data(x):
     m = _model()
     a = quant.ptq(m, quant.Rule("int4", path="0"))
@@ -146,6 +147,7 @@ def test_ptq_model_runs_like_the_float_model_with_its_values(x):
     assert "FusedNeuron" in text and "StepScan" not in text  # the fast engine is kept
 
 
+@pytest.mark.slow  # trains, or compiles several programs
 def test_quantised_weights_are_frozen_in_fit_and_checkpointed(x, tmp_path):
     from snnx.train import restore
 
@@ -206,6 +208,7 @@ def test_qat_forward_is_the_ptq_model_and_gradient_is_straight_through(x):
     assert float(jnp.abs(g_qat).max()) > 0
 
 
+@pytest.mark.slow  # trains, or compiles several programs
 def test_qat_trains_latent_weights_and_convert_freezes_the_same_model(x, tmp_path):
     from snnx.train import restore
 
@@ -321,6 +324,7 @@ def test_bad_input_names_what_was_expected():
 # -- fixed-point membranes on a built model, and in NIR ---------------------------------------------------
 
 
+@pytest.mark.slow  # trains, or compiles several programs
 def test_quantize_membranes_sets_the_option_and_nir_keeps_it(x):
     grid = quant.FixedPoint(6, -2.0, 2.0)
     m = _model(recurrent=True)
