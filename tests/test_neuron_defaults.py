@@ -56,7 +56,7 @@ ZOO = {
 WEIGHTS = {"recurrent", "input_gates", "hidden_gates", "gates"}
 #: SigmaDelta has no `trainable`: its only parameter, the threshold, gets no gradient (straight-through
 #: gating). SConvLSTM's only neuron parameter is SLSTM's threshold, with the same code path.
-#: FixedPoint is not a neuron: the grid of the leaky neurons' `state_quant` option (tests/test_state_quant.py).
+#: FixedPoint is not a neuron: the grid of the `state_quant` option (tests/test_state_quant.py).
 UNCOVERED = {"Neuron", "Const", "SigmaDelta", "SConvLSTM", "FixedPoint"}
 
 
