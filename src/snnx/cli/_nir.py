@@ -132,24 +132,6 @@ def _fmt_value(value) -> str:
     return f"{flat.min():.4g}..{flat.max():.4g}"
 
 
-_PARAMS = {
-    "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
-    "LI": ("tau", "r", "v_leak"),
-    "CubaLIF": ("tau_syn", "tau_mem", "r", "w_in", "v_leak", "v_threshold", "v_reset"),
-    "CubaLI": ("tau_syn", "tau_mem", "r", "w_in", "v_leak"),
-    "IF": ("r", "v_threshold", "v_reset"),
-    "I": ("r",),
-    "Threshold": ("threshold",),
-    "Scale": ("scale",),
-    "Delay": ("delay",),
-    "Conv1d": ("stride", "padding", "dilation", "groups"),
-    "Conv2d": ("stride", "padding", "dilation", "groups"),
-    "SumPool2d": ("kernel_size", "stride", "padding"),
-    "AvgPool2d": ("kernel_size", "stride", "padding"),
-    "Flatten": ("start_dim", "end_dim"),
-}
-
-
 def _describe(node) -> str:
     kind = type(node).__name__
     parts = []
@@ -157,7 +139,10 @@ def _describe(node) -> str:
         parts.append(f"weight {_fmt_shape(np.shape(node.weight))}")
         if getattr(node, "bias", None) is not None and kind == "Affine":
             parts.append(f"bias {_fmt_shape(np.shape(node.bias))}")
-    for field in _PARAMS.get(kind, ()):
+    from snnx.nir._import_table import TABLE
+
+    entry = TABLE.get(kind)
+    for field in () if entry is None else (*entry.fields(), *entry.shows):
         value = getattr(node, field, None)
         if value is not None:
             parts.append(f"{field}={_fmt_value(value)}")

@@ -9,12 +9,11 @@ import numpy as np
 from flax import nnx
 
 from snnx.engine import Graph, Sequential
-from snnx.nir import _convert, _discretise, _quant, _topology
+from snnx.nir import _convert, _dialects, _discretise, _quant, _topology
 from snnx.nir._errors import NIRError
+from snnx.nir._import_table import Site
 from snnx.nir._io import read
 from snnx.nir._layout import ToChannelsFirst, ToChannelsLast
-
-_RECURRENT_NEURONS = ("IF", "LIF", "CubaLIF")
 
 
 def _restore_state_quant(name: str, node, layer) -> None:
@@ -37,7 +36,7 @@ def _restore_state_quant(name: str, node, layer) -> None:
         raise NIRError(f"node {name!r}: metadata 'state_quant' is not a valid grid: {err}") from err
 
 
-def _fuse_recurrent(flat: _topology.Flat, in_shapes: dict) -> dict[str, str]:
+def _fuse_recurrent(flat: _topology.Flat, in_shapes: dict, prims: dict) -> dict[str, str]:
     """Find ``neuron <-> Affine/Linear`` two-node cycles; returns neuron -> dense name.
 
     A pair is fused when the dense node's only input is the neuron and its only
@@ -48,7 +47,7 @@ def _fuse_recurrent(flat: _topology.Flat, in_shapes: dict) -> dict[str, str]:
     """
     fused: dict[str, str] = {}
     for name, node in flat.nodes.items():
-        if _convert.kind(node) not in ("Affine", "Linear"):
+        if _convert.kind(node) not in ("Affine", "Linear") or name not in prims:
             continue
         ins = [s for s, d in flat.edges if d == name]
         outs = [d for s, d in flat.edges if s == name]
@@ -57,7 +56,8 @@ def _fuse_recurrent(flat: _topology.Flat, in_shapes: dict) -> dict[str, str]:
         neuron = ins[0]
         shape = in_shapes.get(neuron)
         if (
-            _convert.kind(flat.nodes[neuron]) in _RECURRENT_NEURONS
+            neuron in prims
+            and prims[neuron].recurrent
             and neuron not in fused
             and shape is not None
             and len(shape) == 1
@@ -99,10 +99,11 @@ def _named_sequential(layers: list, names: list) -> Sequential:
 
 def from_nir(
     graph_or_path: nir.NIRGraph | str | os.PathLike,
-    dt: float,
+    dt: float | None,
     *,
     reset: str | None = None,
     channels_last: bool = False,
+    dialect: str | None = None,
 ) -> Sequential | Graph:
     """Build a snnx model that runs a NIR graph in discrete time with step ``dt``.
 
@@ -151,8 +152,19 @@ def from_nir(
         >>> model = from_nir("lif_norse.nir", dt=1e-4)
         >>> spikes, _ = run(model, x)          # x: (T, B, 1)
     """
-    dt = _discretise.check_dt(dt)
+    spoken = _dialects.get("nir" if dialect is None else dialect)
+    if dt is None and spoken.uses_dt:
+        raise TypeError(
+            f"`dt` must be a positive number (seconds per step); only a dialect that counts time in "
+            f"steps takes dt=None, and {spoken.name!r} does not"
+        )
+    dt = None if dt is None else _discretise.check_dt(dt)
     reset = _convert.check_reset(reset)
+    if reset is not None and spoken is not _dialects.NIR:
+        raise ValueError(
+            f"`reset` overrides NIR's reset and cannot be combined with dialect={spoken.name!r}, "
+            f"which runs {spoken.framework}'s own reset"
+        )
     if not isinstance(channels_last, bool):
         raise TypeError(f"`channels_last` must be a bool, got {channels_last!r}")
     if isinstance(graph_or_path, (str, os.PathLike)):
@@ -165,8 +177,15 @@ def from_nir(
             f"got {type(graph_or_path).__name__}"
         )
     flat = _topology.flatten(graph)
+    if dialect is None and dt is not None:
+        _dialects.warn_signatures(flat.nodes, dt, stacklevel=3)
+    prims = {
+        name: spoken.primitive(name, node)
+        for name, node in flat.nodes.items()
+        if name not in flat.inputs and name not in flat.outputs
+    }
     in_shapes, out_shapes, _ = _topology.analyse(flat)
-    fused = _fuse_recurrent(flat, in_shapes)
+    fused = _fuse_recurrent(flat, in_shapes, prims)
     dense = set(fused.values())
     edges = [(s, d) for s, d in flat.edges if not (s in dense or d in dense)]
 
@@ -175,16 +194,16 @@ def from_nir(
     for name, node in flat.nodes.items():
         if name in flat.inputs or name in flat.outputs or name in dense:
             continue
-        kw = {}
+        site = Site(name, node, tuple(in_shapes[name]), dt=dt, reset=reset, rngs=rngs)
         if name in fused:
             rec = flat.nodes[fused[name]]
-            kw["recurrent"] = np.asarray(rec.weight, np.float64)
-            kw["recurrent_bias"] = np.asarray(rec.bias, np.float64) if hasattr(rec, "bias") else None
-        units[name] = _convert.build(name, node, in_shapes[name], dt=dt, reset=reset, rngs=rngs, **kw)
+            site.recurrent = np.asarray(rec.weight, np.float64)
+            site.recurrent_bias = np.asarray(rec.bias, np.float64) if hasattr(rec, "bias") else None
+        units[name] = prims[name].build(site)
         _restore_state_quant(name, node, units[name][-1])
         if name in fused:  # the recurrent weights carry their quantisation unless a gain rescaled them
             inner = units[name][-1].recurrent
-            if np.array_equal(np.asarray(inner.kernel[...]), kw["recurrent"].T.astype(np.float32)):
+            if np.array_equal(np.asarray(inner.kernel[...]), site.recurrent.T.astype(np.float32)):
                 _quant.restore(inner, flat.nodes[fused[name]], fused[name], np.transpose)
 
     in_ranks = {n: len(out_shapes[n]) for n in flat.inputs}

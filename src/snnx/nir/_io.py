@@ -23,9 +23,21 @@ from snnx.nir._errors import NIRError
 _IO_TYPES = ("Input", "Output")
 
 
-def _value(item):
+MAX_DATASET_ELEMENTS = 2**30  # one stored array; ~8 GiB as float64, far above any real network
+
+
+def _value(item, node: str = "", field: str = ""):
     if isinstance(item, h5py.Group):
-        return {k: _value(v) for k, v in item.items()}
+        return {k: _value(v, node, f"{field}.{k}" if field else k) for k, v in item.items()}
+    size = item.size  # from the header: nothing is read yet
+    if size is not None and size > MAX_DATASET_ELEMENTS:
+        raise NIRError(
+            f"node {node or '<top>'!r}, field {field!r}: the file declares an array of shape "
+            f"{tuple(item.shape)} ({size:.3g} elements); expected at most {MAX_DATASET_ELEMENTS:.3g} "
+            f"elements per array (refused before reading it)",
+            node=node or None,
+            field=field,
+        )
     value = item[()]
     if isinstance(value, (bytes, np.bytes_)):
         return value.decode("utf8", errors="replace")
@@ -36,15 +48,10 @@ def _value(item):
     return value
 
 
-# Fields that hold numbers (per-unit parameters, weights); checked before nir builds the node.
-_NUMERIC = ("weight", "bias", "tau", "tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in",
-            "scale", "threshold", "delay")  # fmt: skip
-# nir requires the parameters of one neuron node to share a shape; 0-d values are broadcast.
-_NEURON_PARAMS = ("tau", "tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in")
-
-
 def _check_numeric(fields: dict, name: str, kind: str) -> None:
-    for key in _NUMERIC:
+    from snnx.nir._import_table import NUMERIC_FIELDS, TABLE
+
+    for key in NUMERIC_FIELDS:
         if key not in fields:
             continue
         value = fields[key]
@@ -67,7 +74,9 @@ def _check_numeric(fields: dict, name: str, kind: str) -> None:
                 node=name,
                 field=key,
             )
-    params = {k: np.asarray(fields[k]) for k in _NEURON_PARAMS if k in fields and np.ndim(fields[k]) > 0}
+    # nir requires the per-unit fields of one node to share a shape; 0-d values are broadcast.
+    per_unit = TABLE[kind].fields() if kind in TABLE else ()
+    params = {k: np.asarray(fields[k]) for k in per_unit if k in fields and np.ndim(fields[k]) > 0}
     shapes = {a.shape for a in params.values()}
     if len(shapes) > 1:
         first = next(iter(params))
@@ -80,7 +89,7 @@ def _check_numeric(fields: dict, name: str, kind: str) -> None:
         )
     if shapes:  # 0-d values next to per-unit arrays: broadcast them (real files mix both)
         shape = shapes.pop()
-        for k in _NEURON_PARAMS:
+        for k in per_unit:
             if k in fields and np.ndim(fields[k]) == 0:
                 fields[k] = np.full(shape, fields[k], dtype=np.float64)
 
@@ -122,7 +131,7 @@ def checked_shape(name: str, kind: str, key: str, value) -> np.ndarray:
 
 
 def _node(group: h5py.Group, name: str, path: str) -> nir.NIRNode:
-    fields = {k: _value(v) for k, v in group.items()}
+    fields = {k: _value(v, name, k) for k, v in group.items() if k != "nodes"}
     kind = fields.pop("type", None)
     if not isinstance(kind, str):
         raise NIRError(f"{path}: node {name!r} has no 'type' field", node=name, field="type")
@@ -192,13 +201,21 @@ def _resolvable(graph: nir.NIRGraph, name: str) -> bool:
     return False
 
 
+def _same_stem(old: str, new: str) -> bool:
+    """Whether ``new`` can be the node ``old`` meant: equal up to a trailing number (``lif``, ``lif1``)."""
+    stem = lambda n: n.rstrip("0123456789").rstrip("_-.").lower()  # noqa: E731
+    return bool(stem(old)) and stem(old) == stem(new)
+
+
 def repaired_edges(graph: nir.NIRGraph, where: str) -> list[tuple[str, str]]:
     """Fix edges that name a missing node when exactly one unused node can be meant.
 
     Real files (the NIR paper's braille subgraphs) name a node ``lif`` that is
-    stored as ``lif1``. When exactly one name is unknown and exactly one node is
-    named by no edge, the edge is rewritten and a warning says so. Anything else
-    is left for :func:`snnx.nir.from_nir` to reject. ``graph`` is not modified.
+    stored as ``lif1``. When exactly one name is unknown, exactly one node is
+    named by no edge, and the two names differ only by a trailing number, the
+    edge is rewritten and a warning says so. Anything else (an edge into
+    ``ghost`` while ``output`` is unused) is left for :func:`snnx.nir.from_nir`
+    to refuse, naming the edge and the node. ``graph`` is not modified.
     """
     edges = [(str(a), str(b)) for a, b in graph.edges]
     names = {n for e in edges for n in e}
@@ -207,8 +224,8 @@ def repaired_edges(graph: nir.NIRGraph, where: str) -> list[tuple[str, str]]:
         return edges
     used = {n.split(".")[0] for n in names} | names
     unused = [n for n in graph.nodes if n not in used]
-    if len(unknown) != 1 or len(unused) != 1:
-        return edges
+    if len(unknown) != 1 or len(unused) != 1 or not _same_stem(unknown[0], unused[0]):
+        return edges  # no sensible candidate: from_nir refuses the edge, naming it
     old, new = unknown[0], unused[0]
     warnings.warn(
         f"NIR graph {where!r}: edges name a node {old!r} that does not exist; the only node no "
@@ -243,7 +260,7 @@ def read(path: str | os.PathLike) -> nir.NIRGraph:
             group = f.get("node")
             if not isinstance(group, h5py.Group):
                 raise NIRError(f"{path!r} is an HDF5 file but not a NIR graph (no 'node' group)")
-            top = _value(group["type"]) if "type" in group else None
+            top = _value(group["type"], "", "type") if "type" in group else None
             if top != "NIRGraph":
                 raise NIRError(f"{path!r}: the top node is a {top!r}, expected a 'NIRGraph'", field="type")
             graph = _node(group, "", path)

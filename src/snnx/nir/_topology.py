@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import nir
-import numpy as np
 
 from snnx import _graphs
 from snnx.nir import _convert
 from snnx.nir._errors import NIRError, node_error
+from snnx.nir._import_table import TABLE, entry
 from snnx.nir._io import checked_shape, repaired_edges
 
 
@@ -69,7 +69,21 @@ def _collect(graph: nir.NIRGraph, prefix: str, flat: Flat, inner_io: list) -> No
                 inner_io.append(full)
             else:
                 (flat.inputs if isinstance(node, nir.Input) else flat.outputs).append(full)
-    for edge in repaired_edges(graph, prefix[:-1] or "<top>"):
+    edges = repaired_edges(graph, prefix[:-1] or "<top>")
+    seen: set = set()
+    for edge in edges:
+        if edge in seen:
+            where = f"graph {prefix[:-1]!r}" if prefix else "the graph"
+            kind = "self-edge" if edge[0] == edge[1] else "edge"
+            raise NIRError(
+                f"{kind} {edge} in {where} is listed {edges.count(edge)} times (into node "
+                f"{prefix + edge[1]!r}); an edge is listed once, since a repeated one would add its "
+                f"signal again",
+                node=prefix + edge[1],
+                field="edges",
+            )
+        seen.add(edge)
+    for edge in edges:
         flat.edges.append(
             (_endpoint(graph, prefix, edge[0], "src", edge), _endpoint(graph, prefix, edge[1], "dst", edge))
         )
@@ -93,11 +107,7 @@ def flatten(graph: nir.NIRGraph) -> Flat:
         flat.edges = kept + [(p, s) for p in preds for s in succs] + rest
         del flat.nodes[name]
     for name, node in flat.nodes.items():
-        k = _convert.kind(node)
-        if k not in _convert.SUPPORTED:
-            raise node_error(
-                name, k, "type", f"a supported NIR primitive {list(_convert.SUPPORTED)}", repr(k)
-            )
+        entry(name, node)  # an unsupported type is refused before any shape is looked at
     if not flat.inputs:
         raise NIRError("the graph has no Input node (expected at least one nir.Input)", field="nodes")
     if not flat.outputs:
@@ -117,26 +127,10 @@ def _declared(name, node) -> tuple[int, ...]:
     return tuple(int(d) for d in checked_shape(name, _convert.kind(node), key, value))
 
 
-_FIXED_RANK = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d")
-
-
-def _want(name, node, shape):
+def _want(node, shape):
     """The per-sample shape a successor needs, when it says so (for stripping batch axes)."""
-    k = _convert.kind(node)
-    if k in ("Affine", "Linear"):
-        return (int(node.weight.shape[1]),)
-    if k in ("Conv1d", "Conv2d"):
-        return tuple(shape[len(shape) - (2 if k == "Conv1d" else 3) :])
-    if k in ("SumPool2d", "AvgPool2d"):
-        return tuple(shape[len(shape) - 3 :])
-    if k == "Flatten":
-        declared = (getattr(node, "input_type", None) or {}).get("input")
-        return None if declared is None else tuple(int(d) for d in np.asarray(declared).reshape(-1))
-    for field in ("tau", "tau_mem", "r", "v_threshold", "threshold", "scale", "delay"):
-        value = np.shape(getattr(node, field, None))
-        if len(value) >= 1 and np.prod(value) > 1:
-            return tuple(int(d) for d in value)
-    return None
+    needs = TABLE[_convert.kind(node)].needs
+    return None if needs is None else needs(node, shape)
 
 
 def analyse(flat: Flat) -> tuple[dict, dict, set]:
@@ -157,7 +151,7 @@ def analyse(flat: Flat) -> tuple[dict, dict, set]:
     for name in flat.inputs:
         shape = _declared(name, flat.nodes[name])
         for dst in (d for s, d in flat.edges if s == name):  # tolerate batch axes left in the Input shape
-            want = _want(dst, flat.nodes[dst], shape) if dst in flat.nodes else None
+            want = _want(flat.nodes[dst], shape) if dst in flat.nodes else None
             if (
                 not want
                 or want == shape
@@ -167,7 +161,7 @@ def analyse(flat: Flat) -> tuple[dict, dict, set]:
                 continue
             # Affine/Conv/Pool fix the rank, so any prefix is batch; a parameter shape only
             # tells that much when the prefix is all ones (a stray batch of one).
-            if _convert.kind(flat.nodes[dst]) in _FIXED_RANK or all(d == 1 for d in shape[: -len(want)]):
+            if TABLE[_convert.kind(flat.nodes[dst])].fixed_rank or all(d == 1 for d in shape[: -len(want)]):
                 shape = want
         out_shape[name] = shape
     forward = [edge for eid, edge in enumerate(flat.edges) if eid not in back]
@@ -195,7 +189,7 @@ def analyse(flat: Flat) -> tuple[dict, dict, set]:
                 out_shape[name] = shape
             else:
                 try:
-                    out_shape[name] = _convert.output_shape(name, node, shape)
+                    out_shape[name] = entry(name, node).output_shape(name, node, shape)
                 except NIRError as err:
                     srcs = sorted({s for s, _ in fwd})
                     raise NIRError(f"{err} (shape mismatch along the edge from {srcs})", node=name,

@@ -238,8 +238,40 @@ def cases():
             "edge_to_ghost",
             base,
             lambda p: _edges(p, [("input", "affine"), ("affine", "lif"), ("lif", "ghost")]),
+            r"\('lif', 'ghost'\).*'ghost'.*does not exist",
+            "an edge into 'ghost' while 'output' has no edge: no sensible candidate (only 'lif' -> 'lif1' "
+            "is repaired), refused naming the edge",
+        ),
+        (
+            "duplicate_edge",
+            base,
+            lambda p: _edges(p, [("input", "affine"), ("affine", "lif"), ("affine", "lif"), ("lif", "output")]),
+            r"\('affine', 'lif'\) .*listed 2 times.*'lif'",
+            "the edge affine -> lif listed twice (its signal would be added twice)",
+        ),
+        (
+            "duplicate_self_edge",
+            base,
+            lambda p: _edges(
+                p, [("input", "affine"), ("affine", "lif"), ("lif", "lif"), ("lif", "lif"), ("lif", "output")]
+            ),
+            r"self-edge \('lif', 'lif'\) .*listed 2 times",
+            "the self-edge lif -> lif listed twice (one self-edge is a valid back edge)",
+        ),
+        (
+            "self_edge",
+            base,
+            lambda p: _edges(p, [("input", "affine"), ("affine", "lif"), ("lif", "lif"), ("lif", "output")]),
             "ok",
-            "an edge into 'ghost' while 'output' has no edge: repaired to 'output' with a warning",
+            "one self-edge lif -> lif: a back edge (spikes fed to the next step's input)",
+        ),
+        (
+            "huge_dataset",
+            base,
+            lambda p: _huge(p, f"{aff}/weight"),
+            r"'affine'.*'weight'.*refused before reading",
+            "the Affine weight declares shape (2**20, 2**20) (8 TiB; stored sparse, never written): "
+            "refused from the header",
         ),
         (
             "deleted_edge",
@@ -449,8 +481,8 @@ def cases():
             "nested_edge_to_ghost",
             nested,
             lambda p: _edges(p, [("input", "lif"), ("lif", "ghost")], key=f"{NODE}/sub/edges"),
-            "ok",
-            "a subgraph edge into 'ghost' while its Output has none: repaired with a warning",
+            r"\('lif', 'ghost'\).*graph 'sub'.*'ghost'.*does not exist",
+            "a subgraph edge into 'ghost' while its Output has none: no sensible candidate, refused",
         ),
         (
             "nested_no_output",
@@ -530,6 +562,13 @@ def cases():
             "complex weights (no NIR meaning)",
         ),
     ]
+
+
+def _huge(path, key):
+    """Replace ``key`` by a dataset whose header declares 2**40 float64 values (chunked, none written)."""
+    with h5py.File(path, "r+") as f:
+        del f[key]
+        f.create_dataset(key, shape=(2**20, 2**20), dtype="f8", chunks=(64, 64))
 
 
 def _flip(path: Path, dataset: str | None = None) -> None:

@@ -1,0 +1,140 @@
+"""Dialects: how each framework runs the NIR files it reads, as replacements of import-table builders.
+
+``from_nir(..., dialect="nir")`` runs NIR's equations (forward Euler, spike after
+update, reset to ``v_reset`` in the same step; ``docs/nir-semantics.md``). Other
+frameworks write and run NIR differently. A dialect reproduces what one of them
+computes when it imports and runs a file: it runs some primitives as NIR says
+(``same``), replaces the builders of others (``builds``) and refuses the ones that
+framework cannot run or drops (``refuses``, with the reason and the source line).
+A primitive a dialect does not list is refused too, never run as NIR by default.
+
+Each framework's update is in :mod:`snnx.nir._peers`, checked against the
+framework's own outputs (``tests/data/nir-peers``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from snnx.nir import _convert as C
+from snnx.nir._errors import NIRError
+from snnx.nir._import_table import TABLE, Primitive, Site
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one framework runs NIR files.
+
+    Attributes:
+        name: the ``dialect=`` value (``"spyx"``).
+        framework: the framework and the versions it was checked against (``"Spyx 1.0.0"``).
+        summary: how it differs from NIR, in one sentence.
+        same: primitives it runs as NIR says.
+        builds: primitives it runs its own way: ``kind -> builder(Site) -> layers``.
+        refuses: primitives it cannot run: ``kind -> reason``.
+        uses_dt: whether its maths needs ``dt`` (Sinabs counts time in steps).
+        signature: ``(name, node, dt) -> evidence or None``: recognises a node written
+            by this framework's exporter, for the warning of ``dialect=None``.
+    """
+
+    name: str
+    framework: str
+    summary: str
+    same: tuple[str, ...] = ()
+    builds: Mapping[str, Callable[[Site], list]] = field(default_factory=dict)
+    refuses: Mapping[str, str] = field(default_factory=dict)
+    uses_dt: bool = True
+    signature: Callable | None = None
+
+    def covers(self) -> tuple[str, ...]:
+        """The primitives this dialect runs (NIR's way or its own)."""
+        return tuple(k for k in TABLE if k in self.same or k in self.builds)
+
+    def primitive(self, name: str, node) -> Primitive:
+        """The table entry of ``node`` under this dialect, or a NIRError saying why it is refused."""
+        k = C.kind(node)
+        base = TABLE.get(k)
+        if k in self.builds and base is not None:
+            # a framework's own neuron absorbs no dense back edge: cycles run on the Graph
+            return dataclasses.replace(base, build=self.builds[k], recurrent=False)
+        if k in self.same and base is not None:
+            return base
+        if k in self.refuses:
+            raise NIRError(
+                f"node {name!r} ({k}): dialect {self.name!r} ({self.framework}) cannot run it: "
+                f"{self.refuses[k]}",
+                node=name,
+                field="type",
+            )
+        raise NIRError(
+            f"node {name!r} ({k}): dialect {self.name!r} ({self.framework}) does not cover {k}; "
+            f"it covers {list(self.covers())}",
+            node=name,
+            field="type",
+        )
+
+
+NIR = Dialect(
+    "nir",
+    "NIR 1.0 (forward Euler at dt)",
+    "NIR's equations: forward Euler, spike after update, reset to v_reset in the same step",
+    same=tuple(TABLE),
+)
+
+_REGISTRY: dict[str, Dialect] = {NIR.name: NIR}
+
+
+def register(dialect: Dialect) -> Dialect:
+    _REGISTRY[dialect.name] = dialect
+    return dialect
+
+
+def names() -> tuple[str, ...]:
+    """The known dialect names, ``"nir"`` first."""
+    _load_peers()
+    return tuple(_REGISTRY)
+
+
+def get(name) -> Dialect:
+    """The dialect called ``name``; an unknown name is a ValueError listing the known ones."""
+    _load_peers()
+    if isinstance(name, Dialect):
+        return name
+    if not isinstance(name, str) or name.lower() not in _REGISTRY:
+        raise ValueError(f"`dialect` must be one of {list(_REGISTRY)}, got {name!r}")
+    return _REGISTRY[name.lower()]
+
+
+def _load_peers() -> None:
+    from snnx.nir import _peers  # noqa: F401  (registers the peers' dialects)
+
+
+def detect(nodes: Mapping[str, object], dt: float) -> dict[str, tuple[str, str]]:
+    """``{dialect name: (node, evidence)}`` for every known exporter signature in ``nodes``."""
+    _load_peers()
+    found: dict[str, tuple[str, str]] = {}
+    for dialect in _REGISTRY.values():
+        if dialect.signature is None:
+            continue
+        for name, node in nodes.items():
+            evidence = dialect.signature(name, node, dt)
+            if evidence:
+                found[dialect.name] = (name, evidence)
+                break
+    return found
+
+
+def warn_signatures(nodes: Mapping[str, object], dt: float, stacklevel: int = 3) -> None:
+    """Warn once per framework whose exporter's signature ``nodes`` carry (``from_nir(dialect=None)``)."""
+    for name, (node, evidence) in detect(nodes, dt).items():
+        dialect = _REGISTRY[name]
+        warnings.warn(
+            f"node {node!r}: {evidence}, the signature of a {dialect.framework} export. "
+            f"{dialect.framework} runs such files differently from NIR ({dialect.summary}); "
+            f"snnx runs NIR's equations. Pass dialect={name!r} to reproduce what {dialect.framework} "
+            f"computes, or dialect='nir' to keep NIR's meaning without this warning.",
+            stacklevel=stacklevel,
+        )

@@ -1,0 +1,1 @@
+"""The peers' dialects (registered in :mod:`snnx.nir._dialects`)."""
