@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import warnings
 
 import h5py
@@ -275,8 +276,87 @@ def read(path: str | os.PathLike) -> nir.NIRGraph:
     return graph
 
 
-def write(path: str | os.PathLike, graph: nir.NIRGraph) -> None:
-    """Write ``graph`` (a ``nir.NIRGraph``, e.g. from :func:`snnx.nir.to_nir`) to ``path``."""
+COMPAT = {
+    "nir-1.0.4": "readers pinned to nir <= 1.0.4 (Sinabs 3.1): no v_reset field, no CubaLI node",
+}
+"""The ``compat=`` targets of :func:`write`, with the readers each one is for."""
+
+_NO_V_RESET = ("LIF", "IF", "CubaLIF")  # nir 1.0.4's classes take no v_reset (they reset to 0)
+
+
+def _check_compat(graph: nir.NIRNode, compat: str, prefix: str = "") -> list[str]:
+    """The flat names of the nodes whose ``v_reset`` is dropped; refuses what the target cannot hold."""
+    dropped = []
+    nodes = graph.nodes.items() if isinstance(graph, nir.NIRGraph) else ()
+    for name, node in nodes:
+        full, kind = prefix + name, type(node).__name__
+        if isinstance(node, nir.NIRGraph):
+            dropped += _check_compat(node, compat, full + ".")
+        elif kind == "CubaLI":
+            raise NIRError(
+                f"node {full!r} (CubaLI): compat={compat!r} cannot hold it: nir 1.0.4 has no CubaLI "
+                f"(write without compat, or export a CubaLIF with a threshold it never reaches)",
+                node=full,
+                field="type",
+            )
+        elif kind in _NO_V_RESET and getattr(node, "v_reset", None) is not None:
+            v_reset = np.asarray(node.v_reset, dtype=np.float64)
+            if np.any(v_reset != 0):
+                raise NIRError(
+                    f"node {full!r} ({kind}), field 'v_reset': compat={compat!r} needs 0 (nir 1.0.4 has no "
+                    f"v_reset and its readers reset to 0), got {v_reset.ravel()[:4]}",
+                    node=full,
+                    field="v_reset",
+                )
+            dropped.append(full)
+    return dropped
+
+
+def _drop_v_reset(group: h5py.Group, names: set, prefix: str = "") -> None:
+    for name, item in group.get("nodes", {}).items():
+        full = prefix + name
+        if full in names and "v_reset" in item:
+            del item["v_reset"]
+        if isinstance(item, h5py.Group) and "nodes" in item:
+            _drop_v_reset(item, names, full + ".")
+
+
+def write(path: str | os.PathLike, graph: nir.NIRGraph, *, compat: str | None = None) -> None:
+    """Write ``graph`` (a ``nir.NIRGraph``, e.g. from :func:`snnx.nir.to_nir`) to ``path``.
+
+    The file is written next to ``path`` and moved over it when complete, so a
+    failed write never leaves a damaged file behind.
+
+    Args:
+        path: file name (``.nir``).
+        graph: the graph.
+        compat: ``None`` (default: the installed nir's format) or a reader to stay
+            loadable by: ``"nir-1.0.4"`` (Sinabs 3.1, which pins ``nir<=1.0.4``)
+            omits ``v_reset`` where it is 0 (nir 1.0.4's meaning) and refuses a
+            non-zero ``v_reset`` or a ``CubaLI`` node, which that reader cannot hold.
+
+    Raises:
+        NIRError: the graph holds something the ``compat`` target cannot express
+            (the message names the node and the field).
+
+    Example:
+        >>> write("model.nir", to_nir(model, (4,), dt=1e-3), compat="nir-1.0.4")
+    """
     if not isinstance(graph, nir.NIRNode):
         raise TypeError(f"`graph` must be a nir.NIRGraph (or nir node), got {type(graph).__name__}")
-    nir.write(os.fspath(path), graph)
+    if compat is not None and compat not in COMPAT:
+        raise ValueError(f"`compat` must be None or one of {list(COMPAT)}, got {compat!r}")
+    dropped = set(_check_compat(graph, compat)) if compat is not None else set()
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".snnx-nir-", suffix=".nir", dir=folder)
+    os.close(fd)
+    try:
+        nir.write(tmp, graph)
+        if dropped:
+            with h5py.File(tmp, "r+") as f:
+                _drop_v_reset(f["node"], dropped)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
