@@ -73,7 +73,9 @@ def euler_decay(name, node, field, tau, dt) -> np.ndarray:
     decay = _discretise.decay_from_tau(tau, dt)
     if np.any(decay < -GAIN_TOL):
         raise node_error(
-            name, kind(node), field, f"values >= dt = {dt} (forward Euler is unstable below)",
+            name, kind(node), field,
+            f"values >= dt = {dt} (forward Euler is unstable below; check dt, or, for a file written by "
+            f"Norse 1.1, which writes dt * tau, pass dialect='norse')",
             tau[decay < -GAIN_TOL].ravel()[:4],
         )  # fmt: skip
     return np.clip(decay, 0.0, 1.0)

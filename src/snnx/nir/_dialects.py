@@ -36,6 +36,9 @@ class Dialect:
         builds: primitives it runs its own way: ``kind -> builder(Site) -> layers``.
         refuses: primitives it cannot run: ``kind -> reason``.
         uses_dt: whether its maths needs ``dt`` (Sinabs counts time in steps).
+        cycles: ``None`` when it runs back edges as NIR does, else why a graph with a
+            cycle is refused, or ``(flat graph, back-edge source) -> reason or None``.
+        not_covered: what the framework does with a primitive not listed (for the error).
         signature: ``(name, node, dt) -> evidence or None``: recognises a node written
             by this framework's exporter, for the warning of ``dialect=None``.
     """
@@ -48,6 +51,21 @@ class Dialect:
     refuses: Mapping[str, str] = field(default_factory=dict)
     uses_dt: bool = True
     signature: Callable | None = None
+    cycles: str | Callable | None = None
+    not_covered: str | None = None
+
+    def check_cycles(self, flat, back: set) -> None:
+        """Refuse a graph with a back edge when this framework does not run cycles as NIR does."""
+        for eid in sorted(back):
+            src, dst = flat.edges[eid]
+            why = self.cycles(flat, src) if callable(self.cycles) else self.cycles
+            if why:
+                raise NIRError(
+                    f"edge ({src!r}, {dst!r}) closes a cycle into node {dst!r}: dialect {self.name!r} cannot "
+                    f"run it: {why}",
+                    node=dst,
+                    field="edges",
+                )
 
     def covers(self) -> tuple[str, ...]:
         """The primitives this dialect runs (NIR's way or its own)."""
@@ -69,8 +87,9 @@ class Dialect:
                 node=name,
                 field="type",
             )
+        what = f" ({self.not_covered})" if self.not_covered else ""
         raise NIRError(
-            f"node {name!r} ({k}): dialect {self.name!r} ({self.framework}) does not cover {k}; "
+            f"node {name!r} ({k}): dialect {self.name!r} ({self.framework}) does not cover {k}{what}; "
             f"it covers {list(self.covers())}",
             node=name,
             field="type",
@@ -93,7 +112,12 @@ def register(dialect: Dialect) -> Dialect:
 
 
 def names() -> tuple[str, ...]:
-    """The known dialect names, ``"nir"`` first."""
+    """The names ``from_nir(..., dialect=...)`` takes, ``"nir"`` (NIR's own equations) first.
+
+    Example:
+        >>> snnx.nir.dialects()
+        ('nir', 'spyx', 'snntorch', 'norse', 'rockpool', 'sinabs')
+    """
     _load_peers()
     return tuple(_REGISTRY)
 

@@ -184,7 +184,8 @@ def from_nir(
         for name, node in flat.nodes.items()
         if name not in flat.inputs and name not in flat.outputs
     }
-    in_shapes, out_shapes, _ = _topology.analyse(flat)
+    in_shapes, out_shapes, back = _topology.analyse(flat)
+    spoken.check_cycles(flat, back)
     fused = _fuse_recurrent(flat, in_shapes, prims)
     dense = set(fused.values())
     edges = [(s, d) for s, d in flat.edges if not (s in dense or d in dense)]

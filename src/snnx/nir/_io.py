@@ -321,6 +321,12 @@ def _drop_v_reset(group: h5py.Group, names: set, prefix: str = "") -> None:
             _drop_v_reset(item, names, full + ".")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write(path: str | os.PathLike, graph: nir.NIRGraph, *, compat: str | None = None) -> None:
     """Write ``graph`` (a ``nir.NIRGraph``, e.g. from :func:`snnx.nir.to_nir`) to ``path``.
 
@@ -356,6 +362,7 @@ def write(path: str | os.PathLike, graph: nir.NIRGraph, *, compat: str | None = 
         if dropped:
             with h5py.File(tmp, "r+") as f:
                 _drop_v_reset(f["node"], dropped)
+        os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
