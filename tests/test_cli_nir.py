@@ -119,7 +119,7 @@ def test_run_on_an_snnx_export_with_subtract_reset(tmp_path, capsys):
         (["nir", "run", "{graph}", "--dt", "-1", "--input", "{tmp}/x.npy"], "--dt must be a positive"),
         (["nir", "run", "{graph}", "--dt", "1e-4", "--input", "{tmp}/x.npy"], r"must have shape \(T, B, 8\)"),
         (["nir", "run", "{graph}", "--dt", "1e-4", "--input", "{tmp}/nope.npy"], "does not exist"),
-        (["nir", "run", "{graph}", "--input", "{tmp}/x.npy"], "required: --dt"),
+        (["nir", "run", "{graph}", "--input", "{tmp}/x.npy"], r"--dt is required \(seconds per step\)"),
         (
             ["nir", "run", "{graph}", "--dt", "1", "--input", "{tmp}/x.npy", "--reset", "half"],
             "invalid choice",

@@ -53,14 +53,17 @@ def test_deprecation_notices_are_dropped_and_repeats_shown_once(monkeypatch, cap
 @pytest.mark.parametrize(
     ("argv", "first_line"),
     [
-        (["nir", "run", "g.nir", "--input", "x.npy"], "snnx nir run: error: the following arguments are "),
+        (
+            ["nir", "convert", "a.nir", "b.nir", "--dt", "1"],
+            "snnx nir convert: error: the following arguments are ",
+        ),
         (["nir", "info"], "snnx nir info: error: the following arguments are required: file"),
-        (["nir", "bogus"], "snnx nir: error: argument {info,run}: invalid choice: 'bogus'"),
+        (["nir", "bogus"], "snnx nir: error: argument {info,run,convert}: invalid choice: 'bogus'"),
     ],
 )
 def test_argparse_errors_carry_the_full_subcommand(argv, first_line, capsys):
     assert _cli(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(first_line) and err.count("\n") == 1, err
-    if argv[:2] == ["nir", "run"]:
-        assert "--dt" in err
+    if argv[:2] == ["nir", "convert"]:
+        assert "--from" in err

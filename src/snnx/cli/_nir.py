@@ -7,7 +7,10 @@ graph with :func:`snnx.plot.graph` (an existing file is replaced only with
 x.npy`` imports the graph with :func:`snnx.nir.from_nir`, runs it on the
 time-major input ``(T, B, *shape)`` (NIR layout, channels-first) and prints a
 summary; ``--out y.npz`` saves every output and, for spiking outputs, the spike
-count per sample and unit. Errors print one line (``snnx nir run: error: ...``)
+count per sample and unit; ``--dialect spyx`` (or snntorch, norse, rockpool, sinabs)
+runs the file as that framework does. ``snnx nir convert IN OUT --from spyx --dt DT``
+rewrites a file written for a framework into NIR with the same behaviour
+(:func:`snnx.nir.convert`), or refuses with the reason. Errors print one line (``snnx nir run: error: ...``)
 and exit with status 2. Warnings (e.g. a repaired edge name) print one line each
 on stderr (``snnx nir info: warning: ...``); library deprecation notices are dropped.
 """
@@ -45,7 +48,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="inspect (info) or simulate (run) a NIR file",
         description="Inspect or simulate a NIR graph file (docs/nir.md has the conventions).",
     )
-    sub = p.add_subparsers(dest="nir_command", metavar="{info,run}")
+    sub = p.add_subparsers(dest="nir_command", metavar="{info,run,convert}")
     info = sub.add_parser("info", help="list the nodes (type, shapes, parameters) and edges of a NIR file")
     info.add_argument("file", help="NIR file (.nir, HDF5)")
     info.add_argument("--plot", metavar="PATH", help="also draw the graph into this image (.png, .pdf, .svg)")
@@ -58,19 +61,46 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "(T, B, *shape) in NIR layout (channels-first), or an .npz with one array per Input node.",
     )
     run.add_argument("file", help="NIR file (.nir, HDF5)")
-    run.add_argument("--dt", required=True, help="seconds per step (NIR files do not store it)")
+    run.add_argument(
+        "--dt",
+        default=None,
+        help="seconds per step (NIR files do not store it; only --dialect sinabs, "
+        "rockpool and snntorch, which count in steps, run without it)",
+    )
     run.add_argument("--input", required=True, help=".npy (T, B, *shape) or .npz keyed by Input node names")
     run.add_argument("--out", default=None, help="write outputs and spike counts to this .npz")
     run.add_argument("--reset", default=None, choices=("zero", "subtract"), help="override every reset")
+    run.add_argument(
+        "--dialect",
+        default=None,
+        metavar="NAME",
+        help="run the file as that framework runs it: spyx, snntorch, norse, rockpool or sinabs "
+        "(default: NIR's equations, with a warning for a known deviant export)",
+    )
     run.set_defaults(func=_guard(_run))
-    for parser in (p, info, run):
+    convert = sub.add_parser(
+        "convert",
+        help="rewrite a file written for another framework into NIR with the same behaviour",
+        description="Rewrite IN, a NIR file as FRAMEWORK runs it, into OUT, a NIR file that any faithful NIR "
+        "reader runs the same way at step DT (snnx.nir.convert); refuses, with the reason, what NIR cannot "
+        "express (e.g. several spikes per step).",
+    )
+    convert.add_argument("file", help="the file to convert (.nir)")
+    convert.add_argument("out", help="the NIR file to write")
+    convert.add_argument("--from", dest="dialect", required=True, metavar="FRAMEWORK",
+                         help="spyx, snntorch, norse, rockpool or sinabs")  # fmt: skip
+    convert.add_argument("--dt", required=True, help="seconds per step the new file is meant for")
+    convert.add_argument("--compat", default=None, help="write for an older reader: nir-1.0.4 (Sinabs 3.1)")
+    convert.add_argument("--overwrite", action="store_true", help="replace the file already at OUT")
+    convert.set_defaults(func=_guard(_convert))
+    for parser in (p, info, run, convert):
         parser.error = _one_line_error(parser.prog)  # argparse's own errors as one line too
     p.set_defaults(func=_missing_subcommand)
     return p
 
 
 def _missing_subcommand(args) -> int:
-    print(f"{PROG}: error: choose a subcommand: info or run (see snnx nir --help)", file=sys.stderr)
+    print(f"{PROG}: error: choose a subcommand: info, run or convert (see snnx nir --help)", file=sys.stderr)
     return 2
 
 
@@ -349,7 +379,11 @@ def _run(args) -> int:
     from snnx import run
     from snnx.nir import _topology, from_nir, read
 
-    dt = _dt(args.dt)
+    if args.dt is None and args.dialect is None:
+        raise UsageError(
+            "--dt is required (seconds per step), unless a --dialect that counts in steps is given"
+        )
+    dt = None if args.dt is None else _dt(args.dt)
     graph = read(args.file)
     names = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
     xs = _load_input(args.input, names)
@@ -364,7 +398,11 @@ def _run(args) -> int:
         if tuple(x.shape[2:]) != want:
             dims = ", ".join(map(str, want))
             raise UsageError(f"input {name!r} must have shape (T, B, {dims}) (NIR layout), got {x.shape}")
-    model = from_nir(graph, dt, reset=args.reset)
+    if dt is None and args.dialect is None:
+        raise UsageError(
+            "--dt is required (seconds per step), unless a --dialect that counts in steps is given"
+        )
+    model = from_nir(graph, dt, reset=args.reset, dialect=args.dialect)
     x = xs[names[0]] if len(names) == 1 else xs
     x = (
         {k: jnp.asarray(v, jnp.float32) for k, v in x.items()}
@@ -378,11 +416,13 @@ def _run(args) -> int:
         else {_output_name(graph): np.asarray(ys)}
     )
     steps, batch = next(iter(xs.values())).shape[:2]
-    print(f"{args.file}: {steps} steps x {batch} samples at dt = {dt:g} s")
+    when = "in steps" if dt is None else f"at dt = {dt:g} s"
+    how = f" as {args.dialect} runs it" if args.dialect else ""
+    print(f"{args.file}: {steps} steps x {batch} samples {when}{how}")
     saved = {}
     for name, y in outs.items():
         saved[name] = y
-        if np.isin(y, (0.0, 1.0)).all():
+        if y.size and np.all(y >= 0) and np.all(y == np.round(y)):  # spikes (several per step: counts)
             counts = y.sum(axis=0)
             saved[f"{name}_spike_count"] = counts
             rate = float(y.mean()) if y.size else 0.0
@@ -398,6 +438,23 @@ def _run(args) -> int:
     if args.out:
         np.savez(args.out, **saved)
         print(f"wrote {args.out} ({', '.join(sorted(saved))})")
+    return 0
+
+
+def _convert(args) -> int:
+    from snnx.nir import convert, write
+
+    dt = _dt(args.dt)
+    if os.path.abspath(args.out) == os.path.abspath(args.file):
+        raise UsageError("OUT is the input file: write the converted graph to another path")
+    if os.path.exists(args.out) and not args.overwrite:
+        raise UsageError(f"{args.out} already exists; replace it with --overwrite, or choose another path")
+    graph = convert(args.file, args.dialect, dt)
+    write(args.out, graph, compat=args.compat)
+    kinds = sorted({type(n).__name__ for n in graph.nodes.values()})
+    framework = graph.metadata["converted_from"]
+    print(f"wrote {args.out}: {args.file} as {framework} runs it, in NIR at dt = {dt:g} s "
+          f"({len(graph.nodes)} nodes: {', '.join(kinds)})")  # fmt: skip
     return 0
 
 

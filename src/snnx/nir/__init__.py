@@ -17,8 +17,9 @@ from snnx.nir._import import from_nir as from_nir
 from snnx.nir._io import read as read
 from snnx.nir._io import write as write
 from snnx.nir._peer_neuron import PeerNeuron as PeerNeuron
+from snnx.nir._rewrite import convert as convert
 
 __all__ = [
-    "NIRError", "PeerNeuron", "dialects", "exportable_types", "from_nir", "read", "refused_types", "to_nir",
-    "write",
+    "NIRError", "PeerNeuron", "convert", "dialects", "exportable_types", "from_nir", "read", "refused_types",
+    "to_nir", "write",
 ]  # fmt: skip
