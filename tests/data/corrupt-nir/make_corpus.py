@@ -245,7 +245,9 @@ def cases():
         (
             "duplicate_edge",
             base,
-            lambda p: _edges(p, [("input", "affine"), ("affine", "lif"), ("affine", "lif"), ("lif", "output")]),
+            lambda p: _edges(
+                p, [("input", "affine"), ("affine", "lif"), ("affine", "lif"), ("lif", "output")]
+            ),
             r"\('affine', 'lif'\) .*listed 2 times.*'lif'",
             "the edge affine -> lif listed twice (its signal would be added twice)",
         ),
