@@ -23,7 +23,8 @@ MANY = r"several spikes per step.*no NIR primitive emits more than one spike per
 # Runs the dialect reproduces but NIR cannot express (the reason, as a regex).
 SEVERAL_SPIKES = (
     "rockpool_li", "rockpool_lif", "rockpool_lif_rec", "rockpool_runs_snnx_cubalif", "sinabs_conv",
-    "sinabs_if", "sinabs_lif", "sinabs_lif_norm", "sinabs_runs_snnx_conv", "sinabs_runs_snnx_if", "sinabs_runs_snnx_lif",
+    "sinabs_if", "sinabs_lif", "sinabs_lif_norm", "sinabs_runs_snnx_conv", "sinabs_runs_snnx_if",
+    "sinabs_runs_snnx_lif",
 )  # fmt: skip
 NOT_EXPRESSIBLE = {
     "norse_lif": r"'v_leak': Norse starts the membrane at v_leak, NIR at 0",
