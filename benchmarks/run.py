@@ -14,6 +14,7 @@ Standard library only: the driver itself imports no framework.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -97,12 +98,14 @@ def _python_for(kind: str, args) -> str:
 
 
 def _default_snnx_python() -> str:
-    venv = HERE.parent / ".venv" / "bin" / "python"
-    try:
-        subprocess.run([sys.executable, "-c", "import snnx"], check=True, capture_output=True, timeout=120)
+    """This interpreter when snnx is installed for it, else the checkout's .venv.
+
+    Only looks the package up (no JAX start-up); ``importable`` then imports it in the pinned environment.
+    """
+    if importlib.util.find_spec("snnx") is not None:
         return sys.executable
-    except (subprocess.SubprocessError, OSError):
-        return str(venv) if venv.exists() else sys.executable
+    venv = HERE.parent / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
 
 
 def _default_peers_python() -> str:

@@ -78,7 +78,7 @@ def test_event_input_variants_agree_with_the_dense_matmul(tmp_path):
 
 
 @pytest.mark.slow
-def test_profile_step_reports_time_faults_and_temporaries():
+def test_profile_step_reports_time_faults_and_temporaries(monkeypatch, capsys):
     script = str(ROOT / "benchmarks" / "profile_step.py")
     cmd = [sys.executable, script, "--workload", "tiny", "--steps", "2", "--warmup", "1", "--threads", "1"]
     flags = [*cmd, "--json", "--set", "project_min_sample_bytes=0"]
@@ -87,8 +87,15 @@ def test_profile_step_reports_time_faults_and_temporaries():
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["settings"] == {"project_min_sample_bytes": 0} and out["loss_finite"]
     assert out["train_ms_median"] > 0 and out["minor_faults_per_step"] >= 0 and out["xla_temp_bytes"] > 0
-    bad = subprocess.run([*cmd, "--set", "NO_SUCH_SWITCH=1"], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "NO_SUCH_SWITCH" in bad.stderr
+    # an unknown switch is refused before anything compiles: checked in this process, no second start-up
+    # (no --threads: with every CPU, main() leaves this process's CPU affinity alone)
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # main() appends to it; restored after
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import profile_step
+
+    with pytest.raises(SystemExit) as bad:
+        profile_step.main(["--workload", "tiny", "--set", "NO_SUCH_SWITCH=1"])
+    assert bad.value.code == 2 and "NO_SUCH_SWITCH" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -124,7 +131,7 @@ def test_compare_hlo_finds_this_checkout_identical_to_itself():
 def test_compare_revisions_reports_a_ratio_per_workload(tmp_path):
     out = tmp_path / "ab.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "compare_revisions.py"), "--before", str(ROOT / "src"),
-           "--workloads", "tiny", "--rounds", "1", "--threads", "1", "--out", str(out)]
+           "--workloads", "tiny", "--rounds", "1", "--threads", "1", "--out", str(out)]  # fmt: skip
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     summary = json.loads(out.read_text())["summary"]

@@ -163,10 +163,23 @@ def test_argparse_errors_are_one_line(capsys):
     assert err == "snnx train: error: argument --epochs: expected one argument\n"
 
 
-@pytest.mark.skipif(
+BAD_DATASET = "snnx train: error: --dataset must be one of digits, shd, ssc, nmnist, dvs_gesture, got 'nope'"
+NEEDS_EVERY_SUBCOMMAND = pytest.mark.skipif(
     any(importlib.util.find_spec(f"snnx.cli._{name}") is None for name in ("nir", "bench")),
     reason="the `snnx` entry point needs every subcommand module (snnx.cli._nir, snnx.cli._bench)",
 )
+
+
+@NEEDS_EVERY_SUBCOMMAND
+def test_entry_point_main_bad_dataset(tmp_path, capsys):
+    from snnx.cli import main
+
+    assert main(["train", "--dataset", "nope", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [BAD_DATASET]
+
+
+@pytest.mark.slow  # a process that imports JAX (~3 s); the same through main() in-process above
+@NEEDS_EVERY_SUBCOMMAND
 def test_console_entry_point_bad_dataset(tmp_path):
     proc = subprocess.run(
         [
@@ -184,9 +197,7 @@ def test_console_entry_point_bad_dataset(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        "snnx train: error: --dataset must be one of digits, shd, ssc, nmnist, dvs_gesture, got 'nope'"
-    ]
+    assert proc.stderr.strip().splitlines() == [BAD_DATASET]
 
 
 def test_activity_penalties_enter_the_loss_and_the_history():

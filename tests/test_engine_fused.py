@@ -65,7 +65,8 @@ def test_fused_scan_equals_autodiff_of_step(name, return_states):
     x = jax.random.normal(jax.random.key(1), (T, B, N)) * 0.8
     ref = _loss_and_grads(NEURONS[name], False, return_states, x, state_scale=0.3)
     got = _loss_and_grads(NEURONS[name], True, return_states, x, state_scale=0.3)
-    np.testing.assert_array_equal(np.asarray(got[1]), np.asarray(ref[1]))  # spikes / outputs exact
+    if name != "li":  # spikes exact; LI's output is a membrane, equal to 1e-5 like the states (below)
+        np.testing.assert_array_equal(np.asarray(got[1]), np.asarray(ref[1]))
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
     # every parameter of the neuron got a gradient (same tree as autodiff's)

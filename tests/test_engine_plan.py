@@ -167,8 +167,12 @@ def _temporaries(model, x, options) -> int:
 def test_remat_cuts_the_temporaries_of_a_training_step_on_every_engine(base):
     r = nnx.Rngs(0)
     model = Sequential(
-        nnx.Linear(16, 64, rngs=r), LIF(64), nnx.Linear(64, 64, rngs=r), LIF(64),
-        nnx.Linear(64, 10, rngs=r), LI(10),
+        nnx.Linear(16, 64, rngs=r),
+        LIF(64),
+        nnx.Linear(64, 64, rngs=r),
+        LIF(64),
+        nnx.Linear(64, 10, rngs=r),
+        LI(10),
     )
     x = (jax.random.uniform(jax.random.key(0), (144, 8, 16)) < 0.3).astype(jnp.float32)
     plain = _temporaries(model, x, base)
@@ -178,8 +182,11 @@ def test_remat_cuts_the_temporaries_of_a_training_step_on_every_engine(base):
     def grads(options):
         return nnx.grad(lambda m: (run(m, x, options=options)[0] ** 2).sum())(model)
 
-    for a, b in zip(jax.tree.leaves(grads(dataclasses.replace(base, remat=True))),
-                    jax.tree.leaves(grads(base)), strict=True):
+    for a, b in zip(
+        jax.tree.leaves(grads(dataclasses.replace(base, remat=True))),
+        jax.tree.leaves(grads(base)),
+        strict=True,
+    ):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
 
 
@@ -203,8 +210,10 @@ def test_check_grads_on_the_non_spiking_path(options, modes):
     try:
         r = nnx.Rngs(3)
         model = Sequential(
-            nnx.Linear(3, 4, rngs=r, param_dtype=jnp.float64), LI(4, 0.7),
-            nnx.Linear(4, 2, rngs=r, param_dtype=jnp.float64), LI(2, 0.9),
+            nnx.Linear(3, 4, rngs=r, param_dtype=jnp.float64),
+            LI(4, 0.7),
+            nnx.Linear(4, 2, rngs=r, param_dtype=jnp.float64),
+            LI(2, 0.9),
         )
         for name in ("beta", "v_leak"):
             for layer in (model.layers[1], model.layers[3]):
@@ -216,7 +225,7 @@ def test_check_grads_on_the_non_spiking_path(options, modes):
         def f(params, x):
             return run(nnx.merge(graphdef, params), x, s0, options=options)[0]
 
-        check_grads(f, (params, x), order=1, modes=modes, atol=1e-6, rtol=1e-6)
+        check_grads(jax.jit(f), (params, x), order=1, modes=modes, atol=1e-6, rtol=1e-6)
     finally:
         jax.config.update("jax_enable_x64", False)
 
@@ -247,8 +256,11 @@ def test_a_neuron_of_the_wrong_shape_after_a_conv_names_both_shapes():
 def test_a_forgotten_batch_axis_is_an_error_not_a_broadcast(engine):
     """(T, N) into LIF(N) used to broadcast against the (B=N, N) state and return (T, N, N)."""
     model = Sequential(LIF(8), nnx.Linear(8, 3, rngs=nnx.Rngs(0)))
-    with pytest.raises(snnx.ShapeError, match=r"layer 0 \(LIF\).*must have the shape of the state \(8, 8\)"
-                       r".*got \(8,\)(.|\n)*read as T=5 steps, B=8 samples, per-sample shape \(\)"):
+    with pytest.raises(
+        snnx.ShapeError,
+        match=r"layer 0 \(LIF\).*must have the shape of the state \(8, 8\)"
+        r".*got \(8,\)(.|\n)*read as T=5 steps, B=8 samples, per-sample shape \(\)",
+    ):
         run(model, jnp.ones((5, 8)), engine=engine)
 
 

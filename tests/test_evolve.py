@@ -305,7 +305,8 @@ def test_callable_data_and_callbacks():
 
 @pytest.mark.slow  # a subprocess with 2 simulated devices: imports JAX and compiles again
 def test_two_devices_match_one_and_population_must_divide():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2".strip()
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}  # keeps the suite's flags (conftest)
     done = subprocess.run(
         [sys.executable, __file__], env=env, capture_output=True, text=True, timeout=180, check=False
     )

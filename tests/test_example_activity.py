@@ -4,22 +4,14 @@ figures are written."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow  # trains the example network twice
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "07_activity.py"
 
-
-def test_example_regularises_counts_and_plots(tmp_path):
-    done = subprocess.run([sys.executable, str(EXAMPLE), str(tmp_path)], capture_output=True, text=True,
-                          timeout=300, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = done.stdout
+def test_example_regularises_counts_and_plots(tmp_path, run_example_here):
+    out = run_example_here("07_activity.py", tmp_path)  # in this process (conftest)
     pattern = r"(\w+): test accuracy ([\d.]+), hidden rate ([\d.]+)"
     rates = {m[0]: float(m[2]) for m in re.findall(pattern, out)}
     assert set(rates) == {"plain", "regularised"}

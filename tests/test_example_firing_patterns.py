@@ -11,27 +11,20 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from test_neurons_zoo_biophysical import assert_published_patterns
 
-pytestmark = pytest.mark.slow  # a subprocess: about 3 s of imports (jax, matplotlib), 3 s of work
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "10_firing_patterns.py"
+pytestmark = pytest.mark.slow  # runs an example (about 3 s of work)
 
 
-def test_example_prints_plots_and_has_the_published_patterns(tmp_path):
-    done = subprocess.run([sys.executable, str(EXAMPLE), str(tmp_path)], capture_output=True, text=True,
-                          timeout=300, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_example_prints_plots_and_has_the_published_patterns(tmp_path, run_example_here):
+    out = run_example_here("10_firing_patterns.py", tmp_path)  # in this process (conftest)
     assert (tmp_path / "firing_patterns.png").stat().st_size > 10_000
     times = {k: np.asarray(v) for k, v in json.loads((tmp_path / "spike_times.json").read_text()).items()}
-    printed = dict(re.findall(r"^(\w+(?: \w+)?)\s+(\d+) spikes", done.stdout, re.M))
+    printed = dict(re.findall(r"^(\w+(?: \w+)?)\s+(\d+) spikes", out, re.M))
     assert {k: int(v) for k, v in printed.items()} == {k: len(v) for k, v in times.items()}
     assert len(times) == 9
     assert_published_patterns(times)

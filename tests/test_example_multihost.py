@@ -31,7 +31,8 @@ def test_two_processes_on_one_machine():
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2".strip()
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}  # keeps the suite's flags (conftest)
     common = [sys.executable, str(EXAMPLE), "--coordinator", f"localhost:{port}", "--process-count", "2"]
     procs = [
         subprocess.Popen([*common, "--process-id", str(i)], env=env, stdout=subprocess.PIPE, text=True)

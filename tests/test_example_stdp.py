@@ -4,26 +4,19 @@ the network started from, and the receptive-field figure is written."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # learns for 5 epochs and runs the readouts: about 20 s
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "13_stdp.py"
+pytestmark = pytest.mark.slow  # learns for 5 epochs and runs the readouts: about 10 s
 
 
-def test_example_stdp_beats_random_weights(tmp_path):
-    done = subprocess.run([sys.executable, str(EXAMPLE), str(tmp_path)], capture_output=True, text=True,
-                          timeout=300, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    acc = {m[0]: float(m[1]) for m in re.findall(r"^(\w+): test accuracy ([\d.]+)$", done.stdout, re.M)}
+def test_example_stdp_beats_random_weights(tmp_path, run_example_here):
+    out = run_example_here("13_stdp.py", tmp_path)  # in this process (conftest)
+    acc = {m[0]: float(m[1]) for m in re.findall(r"^(\w+): test accuracy ([\d.]+)$", out, re.M)}
     assert set(acc) == {"random", "stdp_weights", "stdp", "pixels"}
     assert acc["stdp_weights"] > acc["random"] + 0.05  # the weights alone (thresholds reset to 1)
     assert acc["stdp"] > acc["random"] + 0.08  # weights and homeostatic thresholds
     assert acc["stdp"] > 0.85  # 0.9111 on a 2-core CPU, docs/plasticity.md
-    epochs = re.findall(r"^epoch \d+: (\d+) of 100 neurons won", done.stdout, re.M)
+    epochs = re.findall(r"^epoch \d+: (\d+) of 100 neurons won", out, re.M)
     assert len(epochs) == 5 and int(epochs[-1]) >= 80  # homeostasis keeps most neurons in the competition
     assert (tmp_path / "fields.png").stat().st_size > 1000

@@ -29,18 +29,19 @@ from snnx.train._sharding import Placement, as_mesh, make_mesh
 WORKER = Path(__file__).with_name("sharding_worker.py")
 
 
-@pytest.fixture(scope="module")
-def report() -> dict:
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "JAX_PLATFORMS": "cpu",
-    }
+def _four_device_report() -> dict:
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4".strip()
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}  # keeps the suite's flags (conftest)
     done = subprocess.run(
         [sys.executable, str(WORKER)], env=env, capture_output=True, text=True, timeout=180, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def report(once_per_run) -> dict:
+    return once_per_run("sharding_report", _four_device_report)  # one subprocess even when xdist splits us
 
 
 @pytest.mark.slow  # the 4-device subprocess (module fixture `report`)
