@@ -8,7 +8,8 @@ simulators computed from them on a saved input. It
 1. imports each graph with ``snnx.nir.from_nir``, runs it on the saved input and
    prints how well snnx agrees with the peer's saved output and membranes;
 2. reads a graph written by Spyx 1.0's own exporter, compares it with what Spyx
-   itself computed, and shows what snnx reads in it, why, and how to correct it;
+   itself computed, shows what snnx reads in it and why, and runs it as Spyx
+   does, with ``from_nir(..., dialect="spyx")`` and with ``snnx.nir.convert``;
 3. exports a snnx model with ``to_nir``, reads it back and checks that the
    re-imported model computes the same spikes.
 
@@ -32,7 +33,7 @@ import numpy as np
 from flax import nnx
 
 import snnx
-from snnx.nir import from_nir, read, to_nir, write
+from snnx.nir import convert, from_nir, read, to_nir, write
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "09_nir_peers_out")
 out.mkdir(parents=True, exist_ok=True)
@@ -58,7 +59,9 @@ def compare(graph_name: str, ref_name: str, states: bool = True):
     """Run the graph in snnx on the reference input; return (outputs equal, max relative |dv|, data)."""
     data = np.load(REFS / f"{graph_name}__{ref_name}.npz")
     dt = json.loads(str(data["meta"]))["dt"]
-    model = from_nir(REFS / "graphs" / f"{graph_name}.nir", dt=dt)  # takes NIR (channels-first) layout
+    # NIR's own equations (dialect="nir": no warning for Rockpool's signature; snnTorch ran that file as NIR
+    # says). The model takes NIR (channels-first) layout.
+    model = from_nir(REFS / "graphs" / f"{graph_name}.nir", dt=dt, dialect="nir")
     # A layer made from a NIR node is recorded under that node's name (helpers
     # such as a gain `Scale` keep their index, written "#1" when "1" is a NIR
     # name): record the state after every step of each node the peer saved.
@@ -101,38 +104,44 @@ ax.legend(loc="upper right")
 fig.savefig(out / "norse_membrane.png", dpi=100)
 plt.close(fig)
 
-# ## 2. A graph written by Spyx 1.0
+# ## 2. A graph written by Spyx 1.0, run as Spyx runs it
 #
 # `spyx_export_lif.nir` was written by Spyx 1.0's own exporter, and the
 # reference beside it holds what Spyx itself computed on the same input
 # (tests/data/nir-refs/make_spyx_reference.py). Spyx's LIF computes
 # `V' = beta V + x` (unit input gain), but its exporter writes
-# `tau = dt / (1 - beta)` with `r = beta` and no `v_reset`. NIR's LIF is
+# `tau = dt / (1 - beta)` with `r = beta`. NIR's LIF is
 # `tau dv/dt = v_leak - v + r x`, whose forward-Euler step at `dt` has the
-# input gain `r dt / tau = beta (1 - beta)`: 0.16 for beta = 0.8, not 1. snnx
-# runs what the file says, so it puts a Scale(0.16) in front of the LIF.
+# input gain `r dt / tau = beta (1 - beta)`: 0.16 for beta = 0.8, not 1. By
+# default snnx runs what the file says (a Scale(0.16) in front of the LIF), and
+# warns that the file carries the signature of a Spyx export.
 spyx = np.load(REFS / "spyx_export_lif__rand_T100_B3_p30_s7__spyx.npz")
 DT = json.loads(str(spyx["meta"]))["dt"]
-imported = from_nir(REFS / "graphs" / "spyx_export_lif.nir", dt=DT)
+with warnings.catch_warnings(record=True) as said:
+    warnings.simplefilter("always")
+    imported = from_nir(REFS / "graphs" / "spyx_export_lif.nir", dt=DT)
+print(f"\nwarning: {str(said[0].message)[:150]}...")
 gain = float(imported[1].scale[...][0])
-print(f"\nspyx_export_lif.nir in snnx: {' -> '.join(type(layer).__name__ for layer in imported.layers)}, "
+print(f"spyx_export_lif.nir in snnx: {' -> '.join(type(layer).__name__ for layer in imported.layers)}, "
       f"input gain {gain:.2f}, LIF beta {float(imported[2].beta[...][0]):.2f}")  # fmt: skip
 x = jnp.asarray(spyx["x"])
 as_written = np.asarray(snnx.run(imported, x)[0])
-print(f"spikes: Spyx 1.0 itself {int(spyx['out'].sum())}, "
-      f"the file as written in snnx {int(as_written.sum())}")  # fmt: skip
 
-# If you know a file came from Spyx 1.0, correct it before importing: unit
-# gain is `r = tau / dt`, and Spyx resets by subtraction. One difference
-# remains that no NIR file can carry: Spyx tests the spike on the membrane
-# *before* this step's input (`s = (V > 1); V = beta V + x - s`), so its
-# spikes come one step later (docs/migration/spyx.md).
-corrected = read(REFS / "graphs" / "spyx_export_lif.nir")
-corrected.nodes["layer_1"].r = corrected.nodes["layer_1"].tau / DT
-fixed = np.asarray(snnx.run(from_nir(corrected, dt=DT, reset="subtract"), x)[0])
-agree = float(np.mean(fixed[:-1] == spyx["out"][1:]))
-print(f"with r = tau/dt and reset='subtract': {int(fixed.sum())} spikes; snnx's spike at step t matches "
-      f"Spyx's at step t + 1 in {agree:.1%} of (step, sample, neuron) entries")  # fmt: skip
+# `dialect="spyx"` runs the file as Spyx 1.0 runs it: unit gain (r is not
+# read), the spike tested on the membrane *before* this step's input (so it
+# comes one step later) and a reset by subtraction (docs/nir.md, "Dialects").
+as_spyx = np.asarray(snnx.run(from_nir(REFS / "graphs" / "spyx_export_lif.nir", DT, dialect="spyx"), x)[0])
+
+# `convert` rewrites the file into NIR that any faithful reader runs as Spyx
+# did: the late spike and the subtraction become an LI whose spikes come back
+# through Scale(-threshold) on a back edge, then a one-step Delay.
+converted = convert(REFS / "graphs" / "spyx_export_lif.nir", "spyx", DT)
+write(out / "spyx_lif_as_nir.nir", converted)
+as_nir = np.asarray(snnx.run(from_nir(out / "spyx_lif_as_nir.nir", DT), x)[0])
+print(f"spikes: Spyx 1.0 itself {int(spyx['out'].sum())}, "
+      f"the file as written in snnx {int(as_written.sum())}, "
+      f"dialect='spyx' {int(as_spyx.sum())} (identical {np.array_equal(as_spyx, spyx['out'])}), "
+      f"converted to NIR {int(as_nir.sum())} (identical {np.array_equal(as_nir, spyx['out'])})")  # fmt: skip
 
 # ## 3. Ours to them: export, write, read back
 #
@@ -165,4 +174,4 @@ with warnings.catch_warnings():
     fig, _ = snnx.plot.graph(out / "snnx_model.nir")
 fig.savefig(out / "graph.png", dpi=100)
 plt.close(fig)
-print(f"files in {out}/: norse_membrane.png, graph.png, snnx_model.nir")
+print(f"files in {out}/: norse_membrane.png, graph.png, snnx_model.nir, spyx_lif_as_nir.nir")

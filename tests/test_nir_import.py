@@ -494,6 +494,7 @@ def test_public_names():
     import snnx.nir
 
     assert sorted(snnx.nir.__all__) == [
-        "NIRError", "exportable_types", "from_nir", "read", "refused_types", "to_nir", "write"
-    ]
+        "NIRError", "PeerNeuron", "convert", "dialects", "exportable_types", "from_nir", "read",
+        "refused_types", "to_nir", "write",
+    ]  # fmt: skip
     assert issubclass(NIRError, ValueError)

@@ -199,6 +199,13 @@ TABLE = [
     ("read", lambda: read("missing.nir"), NIRError, r"missing\.nir.*does not exist"),
     ("write", lambda: write("x.nir", {"nodes": {}}), TypeError, r"`graph`.*dict"),
     ("NIRError", lambda: from_nir(42, dt=1e-3), TypeError, r"`graph_or_path`.*int"),
+    ("from_nir.dialect", lambda: from_nir("x.nir", 1e-3, dialect="brian"), ValueError, r"`dialect`.*'brian'"),
+    ("dialects", lambda: snnx.nir.dialects(1), TypeError, r"positional argument"),
+    ("convert", lambda: snnx.nir.convert("x.nir", "nir", 1e-3), ValueError, r"`dialect`.*'nir' needs no"),
+    ("convert.dt", lambda: snnx.nir.convert("x.nir", "spyx", 0.0), ValueError, r"`dt`.*0"),
+    ("PeerNeuron", lambda: snnx.nir.PeerNeuron(3, 0.9, 1.0, test="=="), ValueError, r"`test`.*'=='"),
+    ("write.compat", lambda: write("x.nir", snnx.nir.to_nir(_model(), (3,), 1e-3), compat="old"), ValueError,
+     r"`compat`.*'old'"),
     # losses
     (
         "spike_count_cross_entropy",

@@ -127,7 +127,8 @@ class PeerNeuron(Neuron):
         alpha: synaptic-current decay per step, or ``None`` (no current).
         i_leak: resting value the current decays toward.
         i_gain: gain from the current into the membrane.
-        v_init, i_init: the state at ``t = 0``.
+        v_init: the membrane at ``t = 0``.
+        i_init: the current at ``t = 0``.
         reset_when: ``"same_step"``, ``"next_step_before_decay"`` or ``"next_step_after_decay"``.
         output: ``"this_step"`` or ``"last_step"`` (only with a next-step reset).
         spikes: ``"binary"`` or ``"count"``.
