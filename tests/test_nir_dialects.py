@@ -33,8 +33,6 @@ DIALECT = {name: name for name in ("spyx", "snntorch", "norse", "rockpool", "sin
 # Runs the dialect refuses on purpose (regex of the reason), where the framework ran the file.
 REFUSED = {
     "norse_li": r"'3' \(LI\).*Norse has no LI mapping and drops the node",
-    "spyx_rlif": r"closes a cycle.*Spyx runs an LIF <-> Affine cycle as its RLIF",
-    "spyx_runs_snntorch_rlif": r"closes a cycle.*RLIF",
     "snntorch_runs_spyx_rlif": r"closes a cycle.*snnTorch",
     "norse_runs_snntorch_rlif": r"'1.w_rec' is an Affine with a bias.*Norse's does not",
     "sinabs_runs_snnx_cubalif": r"\(CubaLIF\).*Sinabs has no mapping for it.*skips the node",
@@ -260,5 +258,9 @@ def test_peer_neuron_rejects_bad_options():
         PeerNeuron(3, 0.9, 1.0, output="last_step")
     with pytest.raises(ValueError, match=r"`threshold` must be positive"):
         PeerNeuron(3, 0.9, 0.0)
+    with pytest.raises(ValueError, match=r"`w_rec` must be an \(N, N\) matrix .*reset_when='same_step'"):
+        PeerNeuron(3, 0.9, 1.0, w_rec=np.eye(3))
+    with pytest.raises(ValueError, match=r"`w_rec` must be an \(N, N\) matrix .*got shape \(2, 2\)"):
+        PeerNeuron(3, 0.9, 1.0, reset_when="next_step_after_decay", w_rec=np.eye(2))
     with pytest.raises(ValueError, match=r"`max_spikes` must be None or a positive int, got 0"):
         PeerNeuron(3, 0.9, 1.0, spikes="count", max_spikes=0)

@@ -39,6 +39,10 @@ class Dialect:
         cycles: ``None`` when it runs back edges as NIR does, else why a graph with a
             cycle is refused, or ``(flat graph, back-edge source) -> reason or None``.
         not_covered: what the framework does with a primitive not listed (for the error).
+        recurrent: the kinds in ``builds`` whose builder also takes a fused
+            ``neuron <-> dense`` cycle (``Site.recurrent``), as the framework folds it.
+        prepare: ``flat graph -> None``: rewires the graph as the framework reads it
+            before anything is built (Spyx feeds a recurrent subgraph's input to its neuron).
         signature: ``(name, node, dt) -> evidence or None``: recognises a node written
             by this framework's exporter, for the warning of ``dialect=None``.
     """
@@ -53,11 +57,18 @@ class Dialect:
     signature: Callable | None = None
     cycles: str | Callable | None = None
     not_covered: str | None = None
+    recurrent: tuple[str, ...] = ()
+    prepare: Callable | None = None
 
-    def check_cycles(self, flat, back: set) -> None:
-        """Refuse a graph with a back edge when this framework does not run cycles as NIR does."""
+    def check_cycles(self, flat, back: set, skip=()) -> None:
+        """Refuse a graph with a back edge when this framework does not run cycles as NIR does.
+
+        ``skip``: the dense nodes folded into a recurrent neuron (their cycle is the neuron's).
+        """
         for eid in sorted(back):
             src, dst = flat.edges[eid]
+            if src in skip or dst in skip:  # a cycle folded into one recurrent neuron
+                continue
             why = self.cycles(flat, src) if callable(self.cycles) else self.cycles
             if why:
                 raise NIRError(
@@ -76,8 +87,9 @@ class Dialect:
         k = C.kind(node)
         base = TABLE.get(k)
         if k in self.builds and base is not None:
-            # a framework's own neuron absorbs no dense back edge: cycles run on the Graph
-            return dataclasses.replace(base, build=self.builds[k], recurrent=False)
+            # a framework's own neuron absorbs a dense back edge only where it says so; other cycles run on
+            # the Graph, or are refused (check_cycles)
+            return dataclasses.replace(base, build=self.builds[k], recurrent=k in self.recurrent)
         if k in self.same and base is not None:
             return base
         if k in self.refuses:

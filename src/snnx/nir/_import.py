@@ -177,6 +177,8 @@ def from_nir(
             f"got {type(graph_or_path).__name__}"
         )
     flat = _topology.flatten(graph)
+    if spoken.prepare is not None:
+        spoken.prepare(flat)
     if dialect is None and dt is not None:
         _dialects.warn_signatures(flat.nodes, dt, stacklevel=3)
     prims = {
@@ -185,9 +187,9 @@ def from_nir(
         if name not in flat.inputs and name not in flat.outputs
     }
     in_shapes, out_shapes, back = _topology.analyse(flat)
-    spoken.check_cycles(flat, back)
     fused = _fuse_recurrent(flat, in_shapes, prims)
     dense = set(fused.values())
+    spoken.check_cycles(flat, back, skip=dense)
     edges = [(s, d) for s, d in flat.edges if not (s in dense or d in dense)]
 
     rngs = nnx.Rngs(0)  # parameters are overwritten from the file
@@ -202,7 +204,8 @@ def from_nir(
             site.recurrent_bias = np.asarray(rec.bias, np.float64) if hasattr(rec, "bias") else None
         units[name] = prims[name].build(site)
         _restore_state_quant(name, node, units[name][-1])
-        if name in fused:  # the recurrent weights carry their quantisation unless a gain rescaled them
+        if name in fused and hasattr(units[name][-1], "recurrent"):  # the recurrent weights carry their
+            # quantisation unless a gain rescaled them (a framework's own neuron keeps none)
             inner = units[name][-1].recurrent
             if np.array_equal(np.asarray(inner.kernel[...]), site.recurrent.T.astype(np.float32)):
                 _quant.restore(inner, flat.nodes[fused[name]], fused[name], np.transpose)

@@ -69,6 +69,8 @@ def peer_step(params: dict, options: dict, x: jax.Array, state: dict, spike_fn) 
 
     v, i = state["v"], state.get("i")
     when = options["reset_when"]
+    if "w_rec" in params:  # recurrent spikes (next-step modes only): last step's, through w_rec (in, out)
+        x = x + fire(v) @ params["w_rec"]
     if when == "same_step":
         v, i = integrate(v, i)
         z = fire(v)
@@ -136,6 +138,9 @@ class PeerNeuron(Neuron):
         reset: ``"zero"`` (to ``v_reset``) or ``"subtract"``.
         v_reset: value after a ``"zero"`` reset.
         v_min: lower clamp of the membrane, or ``None``.
+        w_rec: ``None`` or an ``(N, N)`` matrix (input, output) through which last
+            step's spikes are added to this step's input, ``x + z_last @ w_rec``
+            (Spyx's RLIF; only with a next-step reset).
         max_spikes: the most spikes per step with ``spikes="count"`` (``None``: no bound).
         framework: the framework this neuron reproduces (shown by ``repr``).
         surrogate: spike function for the backward pass.
@@ -145,7 +150,7 @@ class PeerNeuron(Neuron):
         >>> z, state = neuron(jnp.full((1, 3), 2.5), neuron.init_state(1))   # z = 2, v = 0.5
     """
 
-    param_names = ("alpha", "i_leak", "i_gain", "beta", "v_leak", "threshold", "v_reset", "v_min")
+    param_names = ("alpha", "i_leak", "i_gain", "beta", "v_leak", "threshold", "v_reset", "v_min", "w_rec")
 
     def __init__(
         self,
@@ -166,6 +171,7 @@ class PeerNeuron(Neuron):
         reset: str = "zero",
         v_reset=0.0,
         v_min=None,
+        w_rec=None,
         max_spikes: int | None = None,
         framework: str = "",
         surrogate: str | _surrogate.Surrogate | None = None,
@@ -195,6 +201,14 @@ class PeerNeuron(Neuron):
                   "v_min": -np.inf if v_min is None else v_min, "v_init": v_init}  # fmt: skip
         if alpha is not None:
             values.update(alpha=alpha, i_leak=i_leak, i_gain=i_gain, i_init=i_init)
+        if w_rec is not None:
+            n = self.shape[-1] if self.shape and len(self.shape) == 1 else None
+            if reset_when == "same_step" or n is None or np.shape(w_rec) != (n, n):
+                raise ValueError(
+                    f"`w_rec` must be an (N, N) matrix for a flat shape (N,) with a next-step reset, got "
+                    f"shape {np.shape(w_rec)} for neuron shape {self.shape} and reset_when={reset_when!r}"
+                )
+            values["w_rec"] = w_rec
         for name, value in values.items():
             arr = np.asarray(value, np.float32)
             if np.isnan(arr).any() or (name != "v_min" and not np.isfinite(arr).all()):

@@ -75,8 +75,10 @@ def _spyx_decay(site: Site, field: str) -> np.ndarray:
 def _spyx_lif(site: Site) -> list:
     """``s = v > thr`` on last step's membrane; ``v = beta v + x - s thr`` (nn.py:214-217).
 
-    ``r``, ``v_leak`` and ``v_reset`` are not read.
+    ``r``, ``v_leak`` and ``v_reset`` are not read. In a cycle with a dense node, Spyx's RLIF:
+    ``v = beta v + x + s W^T - s thr``, the recurrent bias dropped (nir.py:333-340, nn.py:532-534).
     """
+    w_rec = None if site.recurrent is None else site.recurrent.T  # NIR (out, in) -> (in, out)
     return _neuron(
         site,
         SPYX,
@@ -85,6 +87,29 @@ def _spyx_lif(site: Site) -> list:
         reset_when="next_step_after_decay",
         output="last_step",
         reset="subtract",
+        w_rec=w_rec,
+    )
+
+
+def _spyx_prepare(flat) -> None:
+    """Spyx folds an LIF <-> dense two-node cycle into its RLIF and feeds whatever enters the pair to the
+    LIF, ignoring the file's wiring (Spyx's own exports send the input through the dense node:
+    nir.py:63-85, 442-447): edges into the dense node from outside the pair go to the LIF."""
+    for w, node in flat.nodes.items():
+        if type(node).__name__ not in _DENSE:
+            continue
+        outs = [d for s, d in flat.edges if s == w]
+        if len(outs) != 1 or type(flat.nodes[outs[0]]).__name__ != "LIF" or (outs[0], w) not in flat.edges:
+            continue
+        lif = outs[0]
+        moved = [(s, lif) if d == w and s != lif else (s, d) for s, d in flat.edges]
+        flat.edges = list(dict.fromkeys(moved))
+
+
+def _spyx_cycle(flat, src: str) -> str:
+    return (
+        f"Spyx runs a cycle only as an LIF <-> Affine/Linear pair (its RLIF); {src!r} closes another one "
+        f"(a CubaLIF pair gets RCuBaLIF, whose membrane decay the import never sets: nir.py:333-340)"
     )
 
 
@@ -165,9 +190,9 @@ register(
             "Threshold": "Spyx runs an LI followed by a Threshold as its PSU_LIF (nir.py:291-297), "
             "which snnx does not reproduce",
         },
-        cycles="Spyx runs an LIF <-> Affine cycle as its RLIF (the spikes of this step, the recurrent bias "
-        "dropped, the subgraph's wiring ignored: nir.py:230-239, nn.py:532-534), which snnx does not "
-        "reproduce",
+        cycles=_spyx_cycle,
+        recurrent=("LIF",),
+        prepare=_spyx_prepare,
         not_covered="Spyx skips node types it does not know without a word (nir.py:241, 311-313)",
         signature=_spyx_signature,
     )

@@ -9,8 +9,9 @@ says why. The rewrites, per framework:
 * Spyx 1.0: a spike tested on last step's membrane with subtractive reset is an
   ``LI`` (or ``I``) whose spikes come back through ``Scale(-threshold)`` on a back
   edge, followed by a one-step ``Delay``; a CubaLIF is two ``LI`` (current, then
-  membrane); its H, W, C flatten order becomes a permutation of the next dense
-  layer's columns; ``r`` becomes ``tau/dt`` (gain 1, as Spyx runs it).
+  membrane); its RLIF (an LIF <-> dense pair) also sends the spikes back through
+  ``Linear(W)``, without the bias Spyx drops; its H, W, C flatten order becomes a
+  permutation of the next dense layer's columns; ``r`` becomes ``tau/dt`` (gain 1, as Spyx runs it).
 * snnTorch 1.0: its fixed step of 1e-4 s is written at ``dt``; the gain moves
   back from the threshold into ``r`` / ``w_in``; ``v_reset`` is 0.
 * Norse 1.1: ``r`` is 1 for LIF and IF (Norse does not read it), ``v_reset`` is 0;
@@ -34,7 +35,7 @@ import numpy as np
 from snnx.nir import _convert as C
 from snnx.nir import _dialects, _discretise, _topology
 from snnx.nir._errors import NIRError
-from snnx.nir._import import from_nir
+from snnx.nir._import import _fuse_recurrent, from_nir
 from snnx.nir._io import read
 
 
@@ -58,23 +59,21 @@ def _li(decay, dt, shape) -> nir.LI:
     return nir.LI(tau=_f32(tau), r=_f32(tau / dt), v_leak=np.zeros(shape, np.float32))
 
 
-def _late_spikes(shape, dt, thr, *, neuron_nodes: dict, neuron_edges: list, back_scale) -> nir.NIRGraph:
+def _late_spikes(shape, dt, thr, *, neuron_nodes: dict, neuron_edges: list, back_scale, w_rec=None):
     """A subgraph: ``neuron_nodes`` (ending in node ``"v"``) -> Threshold -> Delay(dt) -> Output, and the
-    spikes back into ``"v"`` through ``Scale(back_scale)`` on a back edge (subtractive reset)."""
+    spikes back into ``"v"`` through ``Scale(back_scale)`` on a back edge (subtractive reset) and, for a
+    recurrent layer, through ``Linear(w_rec)`` (NIR's ``(out, in)``)."""
     inp, out = _io_pair(shape)
     nodes = {
         "input": inp, **neuron_nodes, "spike": nir.Threshold(threshold=_f32(thr)),
         "reset": nir.Scale(scale=_f32(back_scale)), "late": nir.Delay(delay=np.full(shape, dt, np.float32)),
         "output": out,
     }  # fmt: skip
-    edges = [
-        *neuron_edges,
-        ("v", "spike"),
-        ("spike", "reset"),
-        ("reset", "v"),
-        ("spike", "late"),
-        ("late", "output"),
-    ]
+    edges = [*neuron_edges, ("v", "spike"), ("spike", "reset"), ("reset", "v"), ("spike", "late"),
+             ("late", "output")]  # fmt: skip
+    if w_rec is not None:
+        nodes["recurrent"] = nir.Linear(weight=_f32(w_rec))
+        edges += [("spike", "recurrent"), ("recurrent", "v")]
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
 
 
@@ -85,10 +84,12 @@ def _spyx_beta(node, field, dt):
     return np.clip(1.0 - dt / np.asarray(getattr(node, field), np.float64), 0.0, 1.0)
 
 
-def _spyx_lif(name, node, shape, dt):
+def _spyx_lif(name, node, shape, dt, recurrent=None):
+    """Spyx's LIF; with ``recurrent`` (a dense node's weight folded in), its RLIF: the spikes also come back
+    through the weight (its bias is dropped, as Spyx does)."""
     thr = np.broadcast_to(np.asarray(node.v_threshold, np.float64), shape)
     return _late_spikes(shape, dt, thr, neuron_nodes={"v": _li(_spyx_beta(node, "tau", dt), dt, shape)},
-                        neuron_edges=[("input", "v")], back_scale=-thr)  # fmt: skip
+                        neuron_edges=[("input", "v")], back_scale=-thr, w_rec=recurrent)  # fmt: skip
 
 
 def _spyx_if(name, node, shape, dt):
@@ -278,7 +279,13 @@ def convert(graph_or_path, dialect: str, dt: float) -> nir.NIRGraph:
         warnings.simplefilter("ignore")  # the import below only checks; its warnings are the import's
         from_nir(graph, dt if spoken.uses_dt else None, dialect=spoken.name)  # every refusal of the dialect
     flat = _topology.flatten(graph)
+    if spoken.prepare is not None:
+        spoken.prepare(flat)
     in_shapes, _, _ = _topology.analyse(flat)
+    prims = {n: spoken.primitive(n, node) for n, node in flat.nodes.items()
+             if n not in flat.inputs and n not in flat.outputs}  # fmt: skip
+    fused = _fuse_recurrent(flat, in_shapes, prims)  # neuron -> the dense node folded into it
+    dense = set(fused.values())
     rewrites = REWRITES.get(spoken.name, {})
     perms = _spyx_flatten_permutations(flat, in_shapes) if spoken.name == "spyx" else {}
     rename = {n: n.replace(".", "_") for n in flat.nodes}
@@ -290,6 +297,13 @@ def convert(graph_or_path, dialect: str, dt: float) -> nir.NIRGraph:
     for name, node in flat.nodes.items():
         if name in flat.inputs or name in flat.outputs:
             nodes[rename[name]] = node
+            continue
+        if name in dense:
+            continue  # folded into its neuron's subgraph
+        if name in fused:
+            weight = np.asarray(flat.nodes[fused[name]].weight, np.float64)
+            rewrite = rewrites[C.kind(node)]
+            nodes[rename[name]] = rewrite(name, node, tuple(in_shapes[name]), dt, recurrent=weight)
             continue
         kind = C.kind(node)
         if kind in rewrites:
@@ -311,6 +325,6 @@ def convert(graph_or_path, dialect: str, dt: float) -> nir.NIRGraph:
             )
         else:
             nodes[rename[name]] = node
-    edges = [(rename[s], rename[d]) for s, d in flat.edges]
+    edges = [(rename[s], rename[d]) for s, d in flat.edges if s not in dense and d not in dense]
     metadata = {"converted_from": spoken.framework, "dt": dt}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=False)
