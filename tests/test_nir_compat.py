@@ -104,3 +104,28 @@ def test_compat_writes_nested_graphs(tmp_path):
     assert _problems(tmp_path / "b.nir") == []
     with h5py.File(tmp_path / "b.nir") as f:  # the nested CubaLIF lost its (zero) v_reset too
         assert "v_reset" not in f["node/nodes/lif1/nodes/lif1"]
+
+
+def test_compat_drops_metadata_nir_1_0_4_cannot_hold_with_a_warning(tmp_path):
+    import snnx.quant as quant
+
+    r = nnx.Rngs(0)
+    model = Sequential(nnx.Linear(4, 3, use_bias=False, rngs=r), N.LIF(3, 0.8, 1.0))
+    model = quant.ptq(model, quant.Rule("int8"))
+    graph = to_nir(model, (4,), dt=1e-3)
+    assert "quant" in graph.nodes["layer_0"].metadata  # snnx records the integer codes
+    with pytest.warns(UserWarning, match=r"compat='nir-1.0.4'.*layer_0: \['quant'\]"):
+        write(tmp_path / "q.nir", graph, compat="nir-1.0.4")
+    assert _problems(tmp_path / "q.nir") == []
+
+
+def test_write_names_the_path_not_a_temporary_file(tmp_path):
+    graph = to_nir(_models()["lif"][0], (4,), dt=1e-3)
+    with pytest.raises(ValueError, match=r"`path` must name a file, got .*\(a directory\)"):
+        write(tmp_path, graph)
+    missing = r"cannot write .*nodir/x.nir.*the folder .*nodir.* does not exist"
+    with pytest.raises(FileNotFoundError, match=missing):
+        write(tmp_path / "nodir" / "x.nir", graph)
+    with pytest.raises(ValueError, match=r"`path` must name a file, got ''"):
+        write("", graph)
+    assert list(tmp_path.iterdir()) == []

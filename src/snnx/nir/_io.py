@@ -281,44 +281,77 @@ COMPAT = {
 }
 """The ``compat=`` targets of :func:`write`, with the readers each one is for."""
 
-_NO_V_RESET = ("LIF", "IF", "CubaLIF")  # nir 1.0.4's classes take no v_reset (they reset to 0)
+# What nir 1.0.4's reader accepts: node types and the fields each type's constructor takes (nir 1.0.4
+# builds every node with ``cls(**fields)``, nir/ir/node.py:36-40; Input/Output read a stored "shape").
+# Recorded from its wheel by tests/data/nir-compat/make_nir104_fields.py; the compat tests check it.
+_NIR_104 = {
+    "Affine": {"bias", "input_type", "metadata", "output_type", "weight"},
+    "AvgPool2d": {"kernel_size", "padding", "stride"},
+    "Conv1d": {"bias", "dilation", "groups", "input_shape", "input_type", "metadata", "output_type",
+               "padding", "stride", "weight"},
+    "Conv2d": {"bias", "dilation", "groups", "input_shape", "padding", "stride", "weight"},
+    "CubaLIF": {"input_type", "metadata", "output_type", "r", "tau_mem", "tau_syn", "v_leak", "v_threshold",
+                "w_in"},
+    "Delay": {"delay", "input_type", "metadata", "output_type"},
+    "Flatten": {"end_dim", "input_type", "metadata", "output_type", "start_dim"},
+    "I": {"input_type", "metadata", "output_type", "r"},
+    "IF": {"input_type", "metadata", "output_type", "r", "v_threshold"},
+    "Input": {"input_type", "shape"},
+    "LI": {"input_type", "metadata", "output_type", "r", "tau", "v_leak"},
+    "LIF": {"input_type", "metadata", "output_type", "r", "tau", "v_leak", "v_threshold"},
+    "Linear": {"weight"},
+    "NIRGraph": {"edges", "input_type", "metadata", "nodes", "output_type"},
+    "Output": {"output_type", "shape"},
+    "Scale": {"scale"},
+    "SumPool2d": {"input_type", "kernel_size", "metadata", "output_type", "padding", "stride"},
+    "Threshold": {"input_type", "metadata", "output_type", "threshold"},
+}  # fmt: skip
 
 
-def _check_compat(graph: nir.NIRNode, compat: str, prefix: str = "") -> list[str]:
-    """The flat names of the nodes whose ``v_reset`` is dropped; refuses what the target cannot hold."""
-    dropped = []
+def _check_compat(graph: nir.NIRNode, compat: str, prefix: str = "") -> None:
+    """Refuse, before anything is written, what nir 1.0.4 cannot hold: a node type it lacks, v_reset != 0."""
     nodes = graph.nodes.items() if isinstance(graph, nir.NIRGraph) else ()
     for name, node in nodes:
         full, kind = prefix + name, type(node).__name__
         if isinstance(node, nir.NIRGraph):
-            dropped += _check_compat(node, compat, full + ".")
-        elif kind == "CubaLI":
+            _check_compat(node, compat, full + ".")
+        elif kind not in _NIR_104:
             raise NIRError(
-                f"node {full!r} (CubaLI): compat={compat!r} cannot hold it: nir 1.0.4 has no CubaLI "
-                f"(write without compat, or export a CubaLIF with a threshold it never reaches)",
+                f"node {full!r} ({kind}): compat={compat!r} cannot hold it: nir 1.0.4 has no {kind} node "
+                f"(it knows {sorted(_NIR_104)})",
                 node=full,
                 field="type",
             )
-        elif kind in _NO_V_RESET and getattr(node, "v_reset", None) is not None:
-            v_reset = np.asarray(node.v_reset, dtype=np.float64)
-            if np.any(v_reset != 0):
-                raise NIRError(
-                    f"node {full!r} ({kind}), field 'v_reset': compat={compat!r} needs 0 (nir 1.0.4 has no "
-                    f"v_reset and its readers reset to 0), got {v_reset.ravel()[:4]}",
-                    node=full,
-                    field="v_reset",
-                )
-            dropped.append(full)
-    return dropped
+        elif getattr(node, "v_reset", None) is not None and np.any(np.asarray(node.v_reset, np.float64) != 0):
+            raise NIRError(
+                f"node {full!r} ({kind}), field 'v_reset': compat={compat!r} needs 0 (nir 1.0.4 has no "
+                f"v_reset and its readers reset to 0), got {np.asarray(node.v_reset).ravel()[:4]}",
+                node=full,
+                field="v_reset",
+            )
 
 
-def _drop_v_reset(group: h5py.Group, names: set, prefix: str = "") -> None:
-    for name, item in group.get("nodes", {}).items():
+def _strip_for_104(group: h5py.Group, prefix: str = "") -> list[str]:
+    """Delete what nir 1.0.4 does not take (a zero v_reset, metadata where its class has none); returns
+    ``"node: field"`` for each non-empty metadata dropped. Any other unknown field is a NIRError."""
+    dropped = []
+    for name, item in group["nodes"].items():
         full = prefix + name
-        if full in names and "v_reset" in item:
-            del item["v_reset"]
-        if isinstance(item, h5py.Group) and "nodes" in item:
-            _drop_v_reset(item, names, full + ".")
+        kind = _value(item["type"], full, "type")
+        for field in sorted(set(item) - {"type"} - _NIR_104[kind]):
+            if field == "metadata" and len(item[field]):
+                dropped.append(f"{full}: {sorted(item[field])}")
+            elif field not in ("metadata", "v_reset"):
+                raise NIRError(
+                    f"node {full!r} ({kind}), field {field!r}: nir 1.0.4's {kind} has no such field "
+                    f"(it takes {sorted(_NIR_104[kind])})",
+                    node=full,
+                    field=field,
+                )
+            del item[field]
+        if kind == "NIRGraph":
+            dropped += _strip_for_104(item, full + ".")
+    return dropped
 
 
 def _umask() -> int:
@@ -338,8 +371,11 @@ def write(path: str | os.PathLike, graph: nir.NIRGraph, *, compat: str | None = 
         graph: the graph.
         compat: ``None`` (default: the installed nir's format) or a reader to stay
             loadable by: ``"nir-1.0.4"`` (Sinabs 3.1, which pins ``nir<=1.0.4``)
-            omits ``v_reset`` where it is 0 (nir 1.0.4's meaning) and refuses a
-            non-zero ``v_reset`` or a ``CubaLI`` node, which that reader cannot hold.
+            keeps only the fields nir 1.0.4's classes take: it omits ``v_reset``
+            where it is 0 (nir 1.0.4's meaning) and the metadata of the node types
+            that have none there (with a warning when some is dropped, such as
+            the quantisation record of a Linear), and refuses a non-zero
+            ``v_reset`` or a node type that nir 1.0.4 lacks (``CubaLI``).
 
     Raises:
         NIRError: the graph holds something the ``compat`` target cannot express
@@ -352,16 +388,28 @@ def write(path: str | os.PathLike, graph: nir.NIRGraph, *, compat: str | None = 
         raise TypeError(f"`graph` must be a nir.NIRGraph (or nir node), got {type(graph).__name__}")
     if compat is not None and compat not in COMPAT:
         raise ValueError(f"`compat` must be None or one of {list(COMPAT)}, got {compat!r}")
-    dropped = set(_check_compat(graph, compat)) if compat is not None else set()
+    if compat is not None:
+        _check_compat(graph, compat)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(os.path.abspath(path)) if path else ""
+    if not path or os.path.isdir(path):
+        raise ValueError(f"`path` must name a file, got {path!r}" + (" (a directory)" if path else ""))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {path!r}: the folder {folder!r} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=".snnx-nir-", suffix=".nir", dir=folder)
     os.close(fd)
     try:
         nir.write(tmp, graph)
-        if dropped:
+        if compat is not None:
             with h5py.File(tmp, "r+") as f:
-                _drop_v_reset(f["node"], dropped)
+                dropped = _strip_for_104(f["node"])
+            if dropped:
+                warnings.warn(
+                    f"compat={compat!r}: nir 1.0.4 has no metadata on these node types, so it is left out "
+                    f"of {path!r}: {'; '.join(dropped)} (snnx's own reader restores, e.g., quantisation "
+                    f"from it)",
+                    stacklevel=2,
+                )
         os.chmod(tmp, os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:

@@ -70,23 +70,22 @@ def _collect(graph: nir.NIRGraph, prefix: str, flat: Flat, inner_io: list) -> No
             else:
                 (flat.inputs if isinstance(node, nir.Input) else flat.outputs).append(full)
     edges = repaired_edges(graph, prefix[:-1] or "<top>")
-    seen: set = set()
+    seen: dict = {}  # resolved (source, destination) -> the edge as the file wrote it
     for edge in edges:
-        if edge in seen:
+        src = _endpoint(graph, prefix, edge[0], "src", edge)
+        resolved = (src, _endpoint(graph, prefix, edge[1], "dst", edge))
+        if resolved in seen:
             where = f"graph {prefix[:-1]!r}" if prefix else "the graph"
             kind = "self-edge" if edge[0] == edge[1] else "edge"
+            also = "" if seen[resolved] == edge else f" (as {seen[resolved]} too)"
             raise NIRError(
-                f"{kind} {edge} in {where} is listed {edges.count(edge)} times (into node "
-                f"{prefix + edge[1]!r}); an edge is listed once, since a repeated one would add its "
-                f"signal again",
-                node=prefix + edge[1],
+                f"{kind} {edge} in {where} is listed twice{also}: both lead from {resolved[0]!r} into node "
+                f"{resolved[1]!r}; an edge is listed once, since a repeated one would add its signal again",
+                node=resolved[1],
                 field="edges",
             )
-        seen.add(edge)
-    for edge in edges:
-        flat.edges.append(
-            (_endpoint(graph, prefix, edge[0], "src", edge), _endpoint(graph, prefix, edge[1], "dst", edge))
-        )
+        seen[resolved] = edge
+        flat.edges.append(resolved)
 
 
 def flatten(graph: nir.NIRGraph) -> Flat:

@@ -248,7 +248,7 @@ def cases():
             lambda p: _edges(
                 p, [("input", "affine"), ("affine", "lif"), ("affine", "lif"), ("lif", "output")]
             ),
-            r"\('affine', 'lif'\) .*listed 2 times.*'lif'",
+            r"\('affine', 'lif'\) .*listed twice.*into node 'lif'",
             "the edge affine -> lif listed twice (its signal would be added twice)",
         ),
         (
@@ -257,8 +257,17 @@ def cases():
             lambda p: _edges(
                 p, [("input", "affine"), ("affine", "lif"), ("lif", "lif"), ("lif", "lif"), ("lif", "output")]
             ),
-            r"self-edge \('lif', 'lif'\) .*listed 2 times",
+            r"self-edge \('lif', 'lif'\) .*listed twice",
             "the self-edge lif -> lif listed twice (one self-edge is a valid back edge)",
+        ),
+        (
+            "duplicate_edge_two_names",
+            nested,
+            lambda p: _edges(
+                p, [("input", "affine"), ("affine", "sub"), ("affine", "sub.input"), ("sub", "output")]
+            ),
+            r"\('affine', 'sub.input'\) .*listed twice \(as \('affine', 'sub'\) too\).*into node 'sub.input'",
+            "the same edge written twice under two names (into the subgraph, and into its Input node)",
         ),
         (
             "self_edge",
