@@ -138,6 +138,13 @@ def test_cli_convert(tmp_path, capsys):
     assert err.count("\n") == 1 and re.search(MANY, err) and not (tmp_path / "s.nir").exists()
     same = ["nir", "convert", str(out), str(out), "--from", "spyx", "--dt", "1e-3"]
     assert cli(same) == 2 and "OUT is the input file" in capsys.readouterr().err
+    other = str(tmp_path / "o.nir")
+    assert cli(["nir", "convert", str(out), other, "--from", "nir", "--dt", "1"]) == 2
+    assert (
+        "--from must be one of spyx, snntorch, norse, rockpool, sinabs, got 'nir'" in capsys.readouterr().err
+    )
+    assert cli(["nir", "convert", str(out), other, "--from", "spyx", "--dt", "1", "--compat", "old"]) == 2
+    assert "--compat must be one of nir-1.0.4, got 'old'" in capsys.readouterr().err
 
 
 def test_cli_run_with_a_dialect_counts_several_spikes_per_step(tmp_path, capsys):
@@ -147,5 +154,8 @@ def test_cli_run_with_a_dialect_counts_several_spikes_per_step(tmp_path, capsys)
             "--dialect", "sinabs", "--out", str(tmp_path / "y.npz")]  # fmt: skip
     assert cli(argv) == 0
     said = capsys.readouterr().out
-    assert "in steps as sinabs runs it" in said and f"spikes {int(data['out'].sum())}" in said
+    assert (
+        "in the framework's own steps as sinabs runs it" in said
+        and f"spikes {int(data['out'].sum())}" in said
+    )
     np.testing.assert_array_equal(np.load(tmp_path / "y.npz")["output"], data["out"])

@@ -56,8 +56,9 @@ def _runs():
         path = PEERS / f"{graph}.nir"
         if not path.exists():
             path = REFS / f"{graph}.nir"
-        if path.exists():
-            cases.append(pytest.param(base, path, DIALECT[peer], npz, id=base))
+        if path.exists():  # a framework's runs of other frameworks' files: the full tier
+            marks = [pytest.mark.slow] if "_runs_" in base else []
+            cases.append(pytest.param(base, path, DIALECT[peer], npz, id=base, marks=marks))
     return cases
 
 
@@ -208,6 +209,32 @@ def test_dialect_refusals_of_values_name_the_field():
         from_nir(PEERS / "norse_lif.nir", None, dialect="sinabs")
 
 
+def test_dialects_that_count_in_steps_say_they_do_not_use_dt():
+    unused = r"dialect='snntorch' does not use dt=0.005: snnTorch 1.0 reads every file at dt = 1e-4"
+    with pytest.warns(UserWarning, match=unused):
+        from_nir(PEERS / "snntorch_lif.nir", 5e-3, dialect="snntorch")
+    with pytest.warns(
+        UserWarning, match=r"dialect='sinabs' does not use dt=0.001: Sinabs 3.1 reads tau as a number"
+    ):
+        from_nir(PEERS / "sinabs_lif.nir", 1e-3, dialect="sinabs")
+
+
+def test_values_a_peer_neuron_cannot_run_are_refused_naming_node_and_field():
+    graph = read(PEERS / "sinabs_lif.nir")
+    graph.nodes["1"].v_threshold = np.zeros_like(graph.nodes["1"].v_threshold)
+    with pytest.raises(
+        NIRError, match=r"node '1' \(LIF\), field 'v_threshold': expected positive thresholds"
+    ):
+        from_nir(graph, None, dialect="sinabs")
+    graph = read(PEERS / "rockpool_lif.nir")
+    node = next(n for n in graph.nodes.values() if type(n).__name__ == "CubaLIF")
+    node.r = np.full_like(node.r, -1.0)
+    with pytest.raises(
+        NIRError, match=r"field 'r': dialect 'rockpool': Rockpool's step tau / \(1 \+ r\) needs r > -1"
+    ):
+        from_nir(graph, None, dialect="rockpool")
+
+
 def _numpy_peer(x, beta, thr, *, count=False, ge=False, subtract=False, v_min=-np.inf, late=False):
     """A plain loop of the neuron, written from the PeerNeuron docstring."""
     v, zs = np.zeros(x.shape[1:]), []
@@ -232,6 +259,7 @@ def _numpy_peer(x, beta, thr, *, count=False, ge=False, subtract=False, v_min=-n
         {"count": True, "ge": True, "subtract": True},
         {"count": True, "ge": True, "subtract": True, "v_min": -1.5},
         {"late": True},
+        {"ge": True},
         {},
     ],
 )
@@ -262,5 +290,15 @@ def test_peer_neuron_rejects_bad_options():
         PeerNeuron(3, 0.9, 1.0, w_rec=np.eye(3))
     with pytest.raises(ValueError, match=r"`w_rec` must be an \(N, N\) matrix .*got shape \(2, 2\)"):
         PeerNeuron(3, 0.9, 1.0, reset_when="next_step_after_decay", w_rec=np.eye(2))
+    with pytest.raises(
+        snnx.ShapeError, match=r"`beta` must be a scalar or broadcast to the layer shape \(3,\)"
+    ):
+        PeerNeuron(3, np.full(5, 0.9), 1.0)
+    with pytest.raises(ValueError, match=r"`i_gain` acts on the synaptic current, which needs `alpha`"):
+        PeerNeuron(3, 0.9, 1.0, i_gain=2.0)
+    with pytest.raises(ValueError, match=r"`max_spikes` bounds `spikes='count'`"):
+        PeerNeuron(3, 0.9, 1.0, max_spikes=2)
+    with pytest.raises(ValueError, match=r"`v_reset` is the value of reset='zero'"):
+        PeerNeuron(3, 0.9, 1.0, reset="subtract", v_reset=0.5)
     with pytest.raises(ValueError, match=r"`max_spikes` must be None or a positive int, got 0"):
         PeerNeuron(3, 0.9, 1.0, spikes="count", max_spikes=0)

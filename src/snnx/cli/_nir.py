@@ -398,10 +398,12 @@ def _run(args) -> int:
         if tuple(x.shape[2:]) != want:
             dims = ", ".join(map(str, want))
             raise UsageError(f"input {name!r} must have shape (T, B, {dims}) (NIR layout), got {x.shape}")
-    if dt is None and args.dialect is None:
-        raise UsageError(
-            "--dt is required (seconds per step), unless a --dialect that counts in steps is given"
-        )
+    if args.dialect is not None:
+        from snnx.nir._dialects import get
+
+        spoken = _known_dialect(args.dialect, "--dialect")
+        if not get(spoken).uses_dt:
+            dt = None  # from_nir would say it does not use one: say it in the summary line instead
     model = from_nir(graph, dt, reset=args.reset, dialect=args.dialect)
     x = xs[names[0]] if len(names) == 1 else xs
     x = (
@@ -416,7 +418,7 @@ def _run(args) -> int:
         else {_output_name(graph): np.asarray(ys)}
     )
     steps, batch = next(iter(xs.values())).shape[:2]
-    when = "in steps" if dt is None else f"at dt = {dt:g} s"
+    when = "in the framework's own steps" if dt is None else f"at dt = {dt:g} s"
     how = f" as {args.dialect} runs it" if args.dialect else ""
     print(f"{args.file}: {steps} steps x {batch} samples {when}{how}")
     saved = {}
@@ -441,15 +443,28 @@ def _run(args) -> int:
     return 0
 
 
+def _known_dialect(name: str, option: str, *, converting: bool = False) -> str:
+    from snnx.nir import dialects
+
+    known = [d for d in dialects() if not (converting and d == "nir")]
+    if name.lower() not in known:
+        raise UsageError(f"{option} must be one of {', '.join(known)}, got {name!r}")
+    return name.lower()
+
+
 def _convert(args) -> int:
     from snnx.nir import convert, write
+    from snnx.nir._io import COMPAT
 
+    dialect = _known_dialect(args.dialect, "--from", converting=True)
+    if args.compat is not None and args.compat not in COMPAT:
+        raise UsageError(f"--compat must be one of {', '.join(COMPAT)}, got {args.compat!r}")
     dt = _dt(args.dt)
     if os.path.abspath(args.out) == os.path.abspath(args.file):
         raise UsageError("OUT is the input file: write the converted graph to another path")
     if os.path.exists(args.out) and not args.overwrite:
         raise UsageError(f"{args.out} already exists; replace it with --overwrite, or choose another path")
-    graph = convert(args.file, args.dialect, dt)
+    graph = convert(args.file, dialect, dt)
     write(args.out, graph, compat=args.compat)
     kinds = sorted({type(n).__name__ for n in graph.nodes.values()})
     framework = graph.metadata["converted_from"]

@@ -41,6 +41,7 @@ class Dialect:
         not_covered: what the framework does with a primitive not listed (for the error).
         recurrent: the kinds in ``builds`` whose builder also takes a fused
             ``neuron <-> dense`` cycle (``Site.recurrent``), as the framework folds it.
+        no_dt: why ``dt`` is not used, when ``uses_dt`` is False (said when one is given).
         prepare: ``flat graph -> None``: rewires the graph as the framework reads it
             before anything is built (Spyx feeds a recurrent subgraph's input to its neuron).
         signature: ``(name, node, dt) -> evidence or None``: recognises a node written
@@ -59,6 +60,7 @@ class Dialect:
     not_covered: str | None = None
     recurrent: tuple[str, ...] = ()
     prepare: Callable | None = None
+    no_dt: str = ""
 
     def check_cycles(self, flat, back: set, skip=()) -> None:
         """Refuse a graph with a back edge when this framework does not run cycles as NIR does.

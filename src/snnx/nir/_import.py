@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import nir
 import numpy as np
@@ -159,6 +160,11 @@ def from_nir(
             f"steps takes dt=None, and {spoken.name!r} does not"
         )
     dt = None if dt is None else _discretise.check_dt(dt)
+    if dt is not None and not spoken.uses_dt:
+        warnings.warn(
+            f"dialect={spoken.name!r} does not use dt={dt:g}: {spoken.no_dt}; pass dt=None", stacklevel=2
+        )
+        dt = None
     reset = _convert.check_reset(reset)
     if reset is not None and spoken is not _dialects.NIR:
         raise ValueError(

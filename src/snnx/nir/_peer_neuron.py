@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from snnx import _checks
 from snnx import surrogate as _surrogate
 from snnx._checks import one_of
 from snnx.neurons._base import Const, Neuron
@@ -118,6 +119,9 @@ class PeerNeuron(Neuron):
     as ``from_nir`` builds them. Backward, a spike has the surrogate's gradient and
     the reset none. The parameters are frozen (:class:`~snnx.neurons.Const`).
 
+    Decays are taken as given, not clipped to [0, 1]: a framework that runs an
+    unstable decay (Norse reading its own ``tau = dt * tau`` export) is reproduced.
+
     Output: ``z``. State: ``{"v"}`` or, with ``alpha``, ``{"v", "i"}``, starting
     at ``v_init`` and ``i_init`` (Norse starts its membranes at ``v_leak``).
 
@@ -182,6 +186,21 @@ class PeerNeuron(Neuron):
             ("test", test, TESTS), ("reset", reset, RESETS),
         ):  # fmt: skip
             one_of(name, value, allowed)
+        unused = [name for name, given, default in (("i_leak", i_leak, 0.0), ("i_gain", i_gain, 1.0),
+                                                    ("i_init", i_init, 0.0)) if alpha is None
+                  and np.any(np.asarray(given) != default)]  # fmt: skip
+        if unused:
+            raise ValueError(
+                f"`{unused[0]}` acts on the synaptic current, which needs `alpha`; got alpha=None"
+            )
+        if max_spikes is not None and spikes == "binary":
+            raise ValueError(
+                "`max_spikes` bounds `spikes='count'`; with spikes='binary' there is one spike at most"
+            )
+        if reset == "subtract" and np.any(np.asarray(v_reset) != 0):
+            raise ValueError(
+                f"`v_reset` is the value of reset='zero'; reset='subtract' takes none, got {v_reset!r}"
+            )
         if output == "last_step" and reset_when == "same_step":
             raise ValueError("`output='last_step'` needs a next-step reset (`reset_when='next_step_...'`)")
         if max_spikes is not None and (isinstance(max_spikes, bool) or not isinstance(max_spikes, int)
@@ -213,6 +232,8 @@ class PeerNeuron(Neuron):
             arr = np.asarray(value, np.float32)
             if np.isnan(arr).any() or (name != "v_min" and not np.isfinite(arr).all()):
                 raise ValueError(f"`{name}` must be finite numbers, got {value!r}")
+            if self.shape is not None and name != "w_rec":
+                _checks.broadcastable(name, arr, self.shape)
             setattr(self, name, Const(jnp.asarray(arr)))
         if np.any(np.asarray(threshold) <= 0):
             raise ValueError(f"`threshold` must be positive, got {threshold!r}")

@@ -37,6 +37,15 @@ def _neuron(site: Site, framework: str, *, gain=None, **kw) -> list:
     for key in per_unit:
         if kw.get(key) is not None:
             kw[key] = _per_unit(site, kw[key])
+    thr = np.asarray(kw["threshold"])
+    if np.any(thr <= 0):
+        raise NIRError(
+            f"node {site.name!r} ({site.kind}), field 'v_threshold': expected positive thresholds to run it "
+            f"as {framework} does (snnx's PeerNeuron counts spikes in thresholds), got "
+            f"{thr.ravel()[thr.ravel() <= 0][:4]}",
+            node=site.name,
+            field="v_threshold",
+        )
     pre = [] if gain is None else C.gain_layer(site.in_shape, np.broadcast_to(gain, site.in_shape))
     return [*pre, PeerNeuron(site.snnx_shape, framework=framework, **kw)]
 
@@ -205,6 +214,11 @@ SNNTORCH = "snnTorch 1.0.0"
 SNNTORCH_DT = 1e-4  # import_nir.py:243, 279: every file is read at this step
 
 
+def _clamped(decay) -> np.ndarray:
+    """snnTorch clamps its decays to [0, 1] every step (leaky.py:239, synaptic.py:267-268)."""
+    return np.clip(decay, 0.0, 1.0)
+
+
 def _snntorch_threshold(site: Site, scale) -> float:
     thr = site.param("v_threshold")
     if not np.allclose(scale, 1.0):
@@ -235,7 +249,11 @@ def _snntorch_lif(site: Site) -> list:
     scale = site.param("r") * SNNTORCH_DT / tau
     scale = np.unique(scale)[0] if not np.allclose(scale, 1.0) else scale  # the smallest gain, as snnTorch
     return _neuron(
-        site, SNNTORCH, beta=1.0 - SNNTORCH_DT / tau, threshold=_snntorch_threshold(site, scale), reset="zero"
+        site,
+        SNNTORCH,
+        beta=_clamped(1.0 - SNNTORCH_DT / tau),
+        threshold=_snntorch_threshold(site, scale),
+        reset="zero",
     )
 
 
@@ -252,8 +270,8 @@ def _snntorch_cuba(site: Site) -> list:
     return _neuron(
         site,
         SNNTORCH,
-        alpha=1.0 - SNNTORCH_DT / tau_syn,
-        beta=1.0 - SNNTORCH_DT / tau_mem,
+        alpha=_clamped(1.0 - SNNTORCH_DT / tau_syn),
+        beta=_clamped(1.0 - SNNTORCH_DT / tau_mem),
         threshold=_snntorch_threshold(site, scale),
         reset="zero",
     )
@@ -275,6 +293,7 @@ register(
                 for k in ("LI", "SumPool2d", "Threshold", "CubaLI", "I", "Scale", "Delay", "AvgPool2d")
             },
         },
+        no_dt="snnTorch 1.0 reads every file at dt = 1e-4 (import_nir.py:243, 279)",
         cycles="snnTorch's import crashes on its own recurrent files ('GraphModule' object has no attribute "
         "'items') and runs other cycles without the recurrent bias at t = 0 (nirtorch "
         "nir_interpreter.py:248-255)",
@@ -371,12 +390,22 @@ register(
 ROCKPOOL = "Rockpool 3.1.0"
 
 
+def _rockpool_step(site: Site, tau) -> float:
+    """Rockpool's own step ``min(tau / (1 + r))`` (nir.py:108-136); refused unless positive and finite."""
+    r = site.param("r")
+    if np.any(r <= -1):
+        raise _refuse(
+            site, "rockpool", "r", (f"Rockpool's step tau / (1 + r) needs r > -1, got {r[r <= -1][:4]}")
+        )
+    return float(np.min(tau / (1.0 + r)))
+
+
 def _rockpool_cuba(site: Site) -> list:
     """``LIFTorch`` at its own step ``dt' = min(tau_mem / (1 + r))`` (nir.py:126-136): ``i = beta (i + x)``,
     ``v = alpha v + i + v_leak``, ``floor(v/thr)`` spikes when ``v >= thr``, subtracted
     (lif_torch.py:687-709)."""
     tau_syn, tau_mem = site.tau("tau_syn"), site.tau("tau_mem")
-    step = float(np.min(tau_mem / (1.0 + site.param("r"))))
+    step = _rockpool_step(site, tau_mem)
     alpha, beta = np.exp(-step / tau_mem), np.exp(-step / tau_syn)
     return _neuron(
         site,
@@ -399,7 +428,7 @@ def _rockpool_li(site: Site) -> list:
     nir.py:108-113: ``int`` truncates seconds.
     """
     tau = site.tau("tau")
-    step = float(np.min(tau / (1.0 + site.param("r"))))
+    step = _rockpool_step(site, tau)
     whole = np.trunc(tau)
     with np.errstate(divide="ignore"):
         decay = np.where(whole > 0, np.exp(-step / np.where(whole > 0, whole, 1.0)), 0.0)
@@ -452,6 +481,7 @@ register(
                 )
             },
         },
+        no_dt="Rockpool 3.1 derives its own step, min(tau / (1 + r)), from the file (nir.py:108-136)",
         cycles="Rockpool folds a CubaLIF <-> Affine cycle into a recurrent LIFTorch and drops its bias "
         "(nir.py:72-106), which snnx does not reproduce",
         uses_dt=False,
@@ -546,6 +576,7 @@ register(
             )
         },
         uses_dt=False,
+        no_dt="Sinabs 3.1 reads tau as a number of steps (layers/lif.py:121)",
         cycles="how Sinabs runs a cycle was not measured (tests/data/nir-peers); refused rather than guessed",
         signature=_sinabs_signature,
     )

@@ -142,7 +142,7 @@ def _snntorch_lif(name, node, shape, dt):
     scale = _np(node.r) * SNNTORCH_DT / tau
     scale = np.unique(scale)[0] if not np.allclose(scale, 1.0) else scale
     thr = site_thr / scale if not np.allclose(scale, 1.0) else site_thr
-    tau_nir = _tau(1.0 - SNNTORCH_DT / tau, dt)
+    tau_nir = _tau(np.clip(1.0 - SNNTORCH_DT / tau, 0.0, 1.0), dt)
     z = np.zeros(np.shape(tau_nir), np.float32)
     return nir.LIF(tau=_f32(tau_nir), r=_f32(tau_nir / dt), v_leak=z, v_threshold=_f32(np.unique(thr)[0] + z),
                    v_reset=z)  # fmt: skip
@@ -154,7 +154,8 @@ def _snntorch_cuba(name, node, shape, dt):
     tau_syn, tau_mem = _np(node.tau_syn), _np(node.tau_mem)
     scale = _np(node.w_in if node.w_in is not None else 1.0) * SNNTORCH_DT / tau_syn
     thr = _np(node.v_threshold) / scale if not np.allclose(scale, 1.0) else _np(node.v_threshold)
-    ts, tm = _tau(1.0 - SNNTORCH_DT / tau_syn, dt), _tau(1.0 - SNNTORCH_DT / tau_mem, dt)
+    ts = _tau(np.clip(1.0 - SNNTORCH_DT / tau_syn, 0.0, 1.0), dt)
+    tm = _tau(np.clip(1.0 - SNNTORCH_DT / tau_mem, 0.0, 1.0), dt)
     z = np.zeros(np.broadcast_shapes(np.shape(ts), np.shape(tm)), np.float32)
     return nir.CubaLIF(tau_syn=_f32(ts + z), tau_mem=_f32(tm + z), r=_f32(tm / dt + z),
                        w_in=_f32(ts / dt + z),
