@@ -74,6 +74,7 @@ def test_resume_without_checkpoint_starts_fresh_and_finished_run_is_noop(tmp_pat
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow  # one of the quick tier's longest (it compiles many programs)
 def test_existing_checkpoints_need_resume_and_same_seed(tmp_path):
     train(make_model(), 1, tmp_path / "ck")
     with pytest.raises(ValueError, match=r"already holds checkpoints .* resume=True"):

@@ -191,6 +191,7 @@ def test_size_bytes_counts_packed_codes_and_scales():
 # -- quantisation-aware training ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # one of the quick tier's longest (it compiles many programs)
 def test_qat_forward_is_the_ptq_model_and_gradient_is_straight_through(x):
     m = _model()
     qa = quant.qat(m, "int4")
@@ -231,6 +232,7 @@ def test_qat_trains_latent_weights_and_convert_freezes_the_same_model(x, tmp_pat
 # -- NIR -----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # one of the quick tier's longest (it compiles many programs)
 def test_nir_round_trip_restores_codes_and_scales(x, tmp_path):
     q = quant.ptq(
         _model(recurrent=True), [quant.Rule("int4", path="0"), quant.Rule("int8", calibration="minmax")]

@@ -54,6 +54,7 @@ def numpy_mlp(model, x):
     return np.stack(zs), np.stack(vs), np.stack(us)
 
 
+@pytest.mark.slow  # one of the quick tier's longest (it compiles many programs)
 def test_hidden_spikes_and_states_match_numpy_on_every_engine():
     m, x = mlp(), spikes_in()
     ys, _, rec = run_every_way(m, x, record="spikes", record_states=[snnx.LIF, "3"])

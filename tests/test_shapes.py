@@ -234,6 +234,7 @@ def test_deferred_may_make_an_unbuilt_neuron():
     assert isinstance(model[1], N.LIF) and model[1].shape == (6,)
 
 
+@pytest.mark.slow  # one of the quick tier's longest (it compiles many programs)
 def test_nested_sequentials():
     r = nnx.Rngs(0)
     inner = snnx.Sequential(N.LIF(beta=0.9), Deferred(lambda s: nnx.Linear(s[-1], 3, rngs=r)), N.LI())

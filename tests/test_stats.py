@@ -318,6 +318,7 @@ def test_graph_imported_from_nir_counts_like_the_original():
     assert ours.effective_acs == 2 * x.sum() * 3 / 3
 
 
+@pytest.mark.slow  # one of the quick tier's longest (it compiles many programs)
 def test_totals_per_sample_do_not_depend_on_how_the_batch_is_cut():
     model, x, report = _case("ff_binary")
     halves = [stats.measure(model, x[:, :2]), stats.measure(model, x[:, 2:])]
