@@ -256,3 +256,15 @@ def test_12_training_modes_compiled_equals_python_and_evolution_trains_what_grad
     evolved = number(r"hard thresholds, OpenES: test accuracy ([\d.]+)", out)
     assert evolved > 0.5 and evolved > gradient + 0.3, (gradient, evolved)
     assert_files(tmp_path, "curves.png")
+
+
+@pytest.mark.slow
+def test_15_augmentation_moves_each_sample_its_own_way(tmp_path, run_example_here):
+    out = run_example_here("15_augmentation.py", tmp_path)
+    shifts = re.search(r"time shift per sample \[([-\d, ]+)\]", out).group(1)
+    assert len({int(v) for v in shifts.split(",")}) > 1  # per sample, not one shift for the batch
+    events = {name: int(n) for name, n in re.findall(r"^(\w+) \(.*?\)\s+events\s+(\d+)", out, re.M)}
+    total = int(number(r"(\d+) events", out))
+    assert 0.4 * total < events["drop_events"] < 0.6 * total  # p = 0.5
+    assert "(8, 4, 34, 34, 2) -> (8, 4, 28, 28, 2)" in out
+    assert_files(tmp_path, "rasters.png", "frames.png")

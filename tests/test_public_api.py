@@ -22,6 +22,7 @@ EXPECTED = {
         "RIF",
         "RLIF",
         "ArgumentTypeError",
+        "augment",
         "AvgPool",
         "Const",
         "CuBaLI",
@@ -188,6 +189,9 @@ EXPECTED = {
         "rate",
         "time_shift",
         "unpack_spikes",
+    },
+    "snnx.augment": {
+        "channel_shift", "drop_events", "flip", "mixup", "random_crop", "shift", "time_jitter", "time_stretch",
     },
     "snnx.nir": {
         "NIRError",

@@ -427,6 +427,7 @@ NOT_CALLABLE = {
     "refused_types": "takes no arguments (its contents: tests/test_nir_export.py)",
     "datasets": "subpackage (its functions have rows)",
     "encoders": "subpackage",
+    "augment": "subpackage (each function's bad arguments: tests/test_augment.py)",
     "evolve": "subpackage (ES and evolve errors: tests/test_evolve.py)",
     "plasticity": "subpackage (STDP, RSTDP, train_stdp errors: tests/test_plasticity.py)",
     "quant": "subpackage (ptq, qat, Rule, convert errors: tests/test_quant.py)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 
+from snnx import augment as augment
 from snnx import encoders as encoders
 from snnx import layers as layers
 from snnx import losses as losses
@@ -89,6 +90,7 @@ __all__ = [
     "ShapeError",
     "SumPool",
     "Threshold",
+    "augment",
     "datasets",
     "encoders",
     "evolve",
