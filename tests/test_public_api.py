@@ -191,7 +191,8 @@ EXPECTED = {
         "unpack_spikes",
     },
     "snnx.augment": {
-        "channel_shift", "drop_events", "flip", "mixup", "random_crop", "shift", "time_jitter", "time_stretch",
+        "channel_shift", "drop_events", "flip", "mixup", "random_crop", "shift", "time_jitter",
+        "time_stretch",
     },
     "snnx.nir": {
         "NIRError",
