@@ -46,6 +46,7 @@ def _reproduced():
             yield case
 
 
+@pytest.mark.slow  # every peer run again; the quick tier keeps the dialect test of the peers' own files
 @pytest.mark.parametrize(("base", "path", "dialect", "npz"), list(_reproduced()))
 def test_converted_file_runs_in_nir_as_the_framework_ran_it(base, path, dialect, npz, tmp_path):
     data, meta = _load(npz)
