@@ -166,3 +166,5 @@ def test_bad_arguments_name_themselves(call, match):
 def test_crop_larger_than_the_frame_is_refused():
     with pytest.raises(ValueError, match=r"`size` \(7, 7\) must fit in the frames' \(H, W\) = \(6, 6\)"):
         augment.random_crop(jax.random.key(0), np.zeros((2, 2, 6, 6, 1)), (7, 7))
+    with pytest.raises(ValueError, match=r"`size` must be an int >= 1, got 2.5"):  # never truncated silently
+        augment.random_crop(jax.random.key(0), np.zeros((2, 2, 6, 6, 1)), (2.5, 3))

@@ -160,3 +160,6 @@ def test_cli_run_with_a_dialect_counts_several_spikes_per_step(tmp_path, capsys)
         and f"spikes {int(data['out'].sum())}" in said
     )
     np.testing.assert_array_equal(np.load(tmp_path / "y.npz")["output"], data["out"])
+    assert cli([*argv, "--dt", "1e-3"]) == 0  # a --dt that Sinabs does not use is said, not dropped silently
+    err = capsys.readouterr().err
+    assert "snnx nir run: warning: dialect='sinabs' does not use dt=0.001" in err

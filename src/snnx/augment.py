@@ -170,7 +170,7 @@ def random_crop(key: jax.Array, frames: jax.Array, size: tuple[int, int]) -> jax
     num_h, num_w = frames.shape[2:4]
     if not (isinstance(size, (tuple, list)) and len(size) == 2):
         raise ValueError(f"`size` must be (h, w), got {size!r}")
-    h, w = (_int("size", int(s) if not isinstance(s, bool) else s, 1) for s in size)
+    h, w = (_int("size", s, 1) for s in size)
     if h > num_h or w > num_w:
         raise ValueError(f"`size` {(h, w)} must fit in the frames' (H, W) = {(num_h, num_w)}")
     kh, kw = jax.random.split(key)

@@ -398,12 +398,12 @@ def _run(args) -> int:
         if tuple(x.shape[2:]) != want:
             dims = ", ".join(map(str, want))
             raise UsageError(f"input {name!r} must have shape (T, B, {dims}) (NIR layout), got {x.shape}")
+    uses_dt = True
     if args.dialect is not None:
         from snnx.nir._dialects import get
 
-        spoken = _known_dialect(args.dialect, "--dialect")
-        if not get(spoken).uses_dt:
-            dt = None  # from_nir would say it does not use one: say it in the summary line instead
+        # a --dt the dialect does not use is passed on all the same: from_nir warns that it is not used
+        uses_dt = get(_known_dialect(args.dialect, "--dialect")).uses_dt
     model = from_nir(graph, dt, reset=args.reset, dialect=args.dialect)
     x = xs[names[0]] if len(names) == 1 else xs
     x = (
@@ -418,7 +418,7 @@ def _run(args) -> int:
         else {_output_name(graph): np.asarray(ys)}
     )
     steps, batch = next(iter(xs.values())).shape[:2]
-    when = "in the framework's own steps" if dt is None else f"at dt = {dt:g} s"
+    when = f"at dt = {dt:g} s" if uses_dt else "in the framework's own steps"
     how = f" as {args.dialect} runs it" if args.dialect else ""
     print(f"{args.file}: {steps} steps x {batch} samples {when}{how}")
     saved = {}

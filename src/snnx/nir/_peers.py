@@ -214,7 +214,7 @@ SNNTORCH = "snnTorch 1.0.0"
 SNNTORCH_DT = 1e-4  # import_nir.py:243, 279: every file is read at this step
 
 
-def _clamped(decay) -> np.ndarray:
+def snntorch_decay(decay) -> np.ndarray:
     """snnTorch clamps its decays to [0, 1] every step (leaky.py:239, synaptic.py:267-268)."""
     return np.clip(decay, 0.0, 1.0)
 
@@ -251,7 +251,7 @@ def _snntorch_lif(site: Site) -> list:
     return _neuron(
         site,
         SNNTORCH,
-        beta=_clamped(1.0 - SNNTORCH_DT / tau),
+        beta=snntorch_decay(1.0 - SNNTORCH_DT / tau),
         threshold=_snntorch_threshold(site, scale),
         reset="zero",
     )
@@ -270,8 +270,8 @@ def _snntorch_cuba(site: Site) -> list:
     return _neuron(
         site,
         SNNTORCH,
-        alpha=_clamped(1.0 - SNNTORCH_DT / tau_syn),
-        beta=_clamped(1.0 - SNNTORCH_DT / tau_mem),
+        alpha=snntorch_decay(1.0 - SNNTORCH_DT / tau_syn),
+        beta=snntorch_decay(1.0 - SNNTORCH_DT / tau_mem),
         threshold=_snntorch_threshold(site, scale),
         reset="zero",
     )
@@ -422,17 +422,20 @@ def _rockpool_cuba(site: Site) -> list:
     )
 
 
+def rockpool_li_decay(tau, step: float) -> np.ndarray:
+    """Rockpool's LI decay per step, exp(-step / int(tau)): 0 where tau truncates to 0 s (nir.py:111)."""
+    whole = np.trunc(np.asarray(tau, np.float64))
+    return np.where(whole > 0, np.exp(-step / np.where(whole > 0, whole, 1.0)), 0.0)
+
+
 def _rockpool_li(site: Site) -> list:
     """``ExpSynTorch(tau=int(tau), dt=min(tau/(1+r)))``: ``i = (i + x) exp(-dt/int(tau))``.
 
     nir.py:108-113: ``int`` truncates seconds.
     """
     tau = site.tau("tau")
-    step = _rockpool_step(site, tau)
-    whole = np.trunc(tau)
-    with np.errstate(divide="ignore"):
-        decay = np.where(whole > 0, np.exp(-step / np.where(whole > 0, whole, 1.0)), 0.0)
-    if np.any(whole == 0):
+    decay = rockpool_li_decay(tau, _rockpool_step(site, tau))
+    if np.any(np.trunc(tau) == 0):
         warnings.warn(
             f"node {site.name!r} (LI): Rockpool 3.1 casts tau to whole seconds (nir.py:111), so tau = "
             f"{np.ravel(tau)[0]:.3g} s gives a decay of 0 and an output that is always 0; dialect='rockpool' "

@@ -136,26 +136,26 @@ def _spyx_flatten_permutations(flat, in_shapes) -> dict:
 
 
 def _snntorch_lif(name, node, shape, dt):
-    from snnx.nir._peers import SNNTORCH_DT
+    from snnx.nir._peers import SNNTORCH_DT, snntorch_decay
 
     site_thr, tau = _np(node.v_threshold), _np(node.tau)
     scale = _np(node.r) * SNNTORCH_DT / tau
     scale = np.unique(scale)[0] if not np.allclose(scale, 1.0) else scale
     thr = site_thr / scale if not np.allclose(scale, 1.0) else site_thr
-    tau_nir = _tau(np.clip(1.0 - SNNTORCH_DT / tau, 0.0, 1.0), dt)
+    tau_nir = _tau(snntorch_decay(1.0 - SNNTORCH_DT / tau), dt)
     z = np.zeros(np.shape(tau_nir), np.float32)
     return nir.LIF(tau=_f32(tau_nir), r=_f32(tau_nir / dt), v_leak=z, v_threshold=_f32(np.unique(thr)[0] + z),
                    v_reset=z)  # fmt: skip
 
 
 def _snntorch_cuba(name, node, shape, dt):
-    from snnx.nir._peers import SNNTORCH_DT
+    from snnx.nir._peers import SNNTORCH_DT, snntorch_decay
 
     tau_syn, tau_mem = _np(node.tau_syn), _np(node.tau_mem)
     scale = _np(node.w_in if node.w_in is not None else 1.0) * SNNTORCH_DT / tau_syn
     thr = _np(node.v_threshold) / scale if not np.allclose(scale, 1.0) else _np(node.v_threshold)
-    ts = _tau(np.clip(1.0 - SNNTORCH_DT / tau_syn, 0.0, 1.0), dt)
-    tm = _tau(np.clip(1.0 - SNNTORCH_DT / tau_mem, 0.0, 1.0), dt)
+    ts = _tau(snntorch_decay(1.0 - SNNTORCH_DT / tau_syn), dt)
+    tm = _tau(snntorch_decay(1.0 - SNNTORCH_DT / tau_mem), dt)
     z = np.zeros(np.broadcast_shapes(np.shape(ts), np.shape(tm)), np.float32)
     return nir.CubaLIF(tau_syn=_f32(ts + z), tau_mem=_f32(tm + z), r=_f32(tm / dt + z),
                        w_in=_f32(ts / dt + z),
@@ -201,10 +201,10 @@ def _sinabs_li(name, node, shape, dt):
 
 
 def _rockpool_li(name, node, shape, dt):
+    from snnx.nir._peers import rockpool_li_decay
+
     tau = _np(node.tau)
-    step = float(np.min(tau / (1.0 + _np(node.r))))
-    whole = np.trunc(tau)
-    decay = np.where(whole > 0, np.exp(-step / np.where(whole > 0, whole, 1.0)), 0.0)
+    decay = rockpool_li_decay(tau, float(np.min(tau / (1.0 + _np(node.r)))))  # the dialect checked r > -1
     tau_nir = _tau(decay, dt)
     return nir.LI(tau=_f32(tau_nir), r=_f32(decay * tau_nir / dt), v_leak=np.zeros(np.shape(tau), np.float32))
 
