@@ -12,9 +12,9 @@ LOCKED      := SNNX_LOCKED=1
 
 .PHONY: demo test test-quick test-latest lock lint install clean docs serve-docs docs-check
 
-# the suite also tests the extras named in TEST_EXTRAS (evo: snnx.evolve on evosax; quant: snnx.quant on
+# the suite also tests the extras named in TEST_EXTRAS (data: snnx.data on grain and the tonic loaders; evo: snnx.evolve on evosax; quant: snnx.quant on
 # qwix; export: snnx.export on jax2onnx and onnxruntime), pinned by $(LOCK_EXTRAS)
-TEST_EXTRAS := test,evo,quant,export
+TEST_EXTRAS := test,data,evo,quant,export
 
 $(STAMP): pyproject.toml $(LOCK) $(LOCK_EXTRAS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

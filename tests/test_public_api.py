@@ -221,6 +221,9 @@ EXPECTED = {
     "snnx.stats": {"LayerStats", "Report", "measure"},
     "snnx.plot": {"animate", "graph", "input_output", "raster", "rate_histogram", "traces"},
     "snnx.datasets": {
+        "ArraySource",
+        "HeidelbergSource",
+        "Loader",
         "digits",
         "digits_images",
         "dvs_gesture",

@@ -10,8 +10,9 @@ from snnx.datasets._common import check_int, check_shard
 
 #: Input channels of the Heidelberg cochlea model (units 0..699).
 HEIDELBERG_UNITS = 700
-#: Samples binned at a time (bounds the memory of the unpacked chunk).
-_CHUNK = 1024
+#: Classes: SHD's 20 spoken digits (English and German), SSC's 35 speech commands.
+CLASSES = {"shd": 20, "ssc": 35}
+_KEYS = ("spikes/times", "spikes/units", "labels")
 
 
 def _check_window(window) -> float:
@@ -22,12 +23,147 @@ def _check_window(window) -> float:
     return float(window)
 
 
+def _open(path: str):
+    """The HDF5 file at ``path``, checked for the Heidelberg layout; errors name the file."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:  # truncated, corrupted, or not HDF5 at all
+        raise ValueError(
+            f"`path` {path!r} is not a readable HDF5 file (expected a Heidelberg spike file with "
+            f"{', '.join(_KEYS)}); it may be truncated or corrupted: {err}"
+        ) from None
+    for key in _KEYS:
+        if key not in f:
+            f.close()
+            raise ValueError(f"`path` {path!r} is not a Heidelberg spike file: dataset {key!r} is missing")
+    return f
+
+
+class HeidelbergSource:
+    """A Heidelberg spike file as a random-access source of binned, bit-packed samples.
+
+    ``source[i]`` is ``(x, label)``: ``x`` uint8 of shape ``(ceil(T/8), num_units)``,
+    sample ``i``'s spikes binned into ``T = num_steps`` steps (see
+    :func:`load_heidelberg` for the rule) and bit-packed along time
+    (:func:`numpy.packbits`, axis 0); ``label`` an int. The file is opened
+    lazily in each process that reads it, so the source can be sent to
+    :class:`snnx.datasets.Loader`'s worker processes.
+
+    Args:
+        path: the ``.h5`` file.
+        num_steps: ``T``.
+        window: seconds covered by the ``T`` bins.
+        num_units: output channels (1..700).
+        num_classes: labels must lie in ``[0, num_classes)`` (default: no upper
+            bound); checked for the whole file when the source is made.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: not a readable HDF5 file in the Heidelberg layout, labels
+            out of range, or no samples.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        num_steps: int = 100,
+        window: float = 1.0,
+        num_units: int = HEIDELBERG_UNITS,
+        num_classes: int | None = None,
+    ):
+        self.num_steps = check_int("num_steps", num_steps, 1)
+        self.window = _check_window(window)
+        self.num_units = check_int("num_units", num_units, 1)
+        if self.num_units > HEIDELBERG_UNITS:
+            raise ValueError(f"`num_units` must be <= {HEIDELBERG_UNITS}, got {self.num_units}")
+        self.num_classes = None if num_classes is None else check_int("num_classes", num_classes, 1)
+        self.path = os.fspath(path)
+        if not os.path.isfile(self.path):
+            raise FileNotFoundError(f"`path` {self.path!r} is not a file")
+        with _open(self.path) as f:
+            counts = {key: len(f[key]) for key in _KEYS}
+            labels = self._read(f, "labels", slice(None))
+        if len(set(counts.values())) != 1:
+            raise ValueError(
+                f"`path` {self.path!r}: spikes/times ({counts['spikes/times']}), spikes/units "
+                f"({counts['spikes/units']}) and labels ({counts['labels']}) must have the same number of "
+                "samples"
+            )
+        if len(labels) == 0:
+            raise ValueError(f"`path` {self.path!r} holds no samples (an empty split)")
+        self.labels = np.asarray(labels, dtype=np.int64)
+        upper = np.inf if self.num_classes is None else self.num_classes
+        bad = np.flatnonzero((self.labels < 0) | (self.labels >= upper))
+        if bad.size:
+            raise ValueError(
+                f"`path` {self.path!r}: label {self.labels[bad[0]]} of sample {bad[0]} is outside "
+                f"[0, {upper}) ({bad.size} samples out of range)"
+            )
+        self.sample_shape = (self.num_units,)
+        self.description = self.path
+        self._file = None
+
+    def _read(self, f, key: str, index):
+        try:
+            return f[key][index]
+        except (OSError, RuntimeError) as err:  # a damaged chunk inside an otherwise readable file
+            raise ValueError(
+                f"`path` {self.path!r}: cannot read {key!r} (the file is corrupted): {err}"
+            ) from None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_file": None}  # h5py handles do not cross processes
+
+    def __getitem__(self, i: int):
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"sample {i} of {self.path!r} is out of range: it holds {len(self)} samples")
+        i = int(i) % len(self)
+        if self._file is None:
+            self._file = _open(self.path)
+        times = np.asarray(self._read(self._file, "spikes/times", i), dtype=np.float64)
+        units = np.asarray(self._read(self._file, "spikes/units", i), dtype=np.int64)
+        spikes = bin_spikes(
+            times, units, self.num_steps, self.window, self.num_units, f"{self.path!r}: sample {i}"
+        )
+        return np.packbits(spikes, axis=0), int(self.labels[i])
+
+    def __del__(self):
+        if getattr(self, "_file", None) is not None:
+            try:
+                self._file.close()
+            except Exception:  # interpreter shutdown
+                pass
+
+
+def bin_spikes(times, units, num_steps: int, window: float, num_units: int, where: str) -> np.ndarray:
+    """One sample's spikes ``(times, units)`` as a binary ``(num_steps, num_units)`` uint8 raster."""
+    if times.shape != units.shape:
+        raise ValueError(f"`path` {where} has {times.size} times but {units.size} units")
+    if units.size and (units.min() < 0 or units.max() >= HEIDELBERG_UNITS):
+        raise ValueError(
+            f"`path` {where} has units outside [0, {HEIDELBERG_UNITS}): {units.min()}..{units.max()} "
+            f"(a Heidelberg file has {HEIDELBERG_UNITS} channels)"
+        )
+    keep = np.isfinite(times) & (times >= 0) & (times < window)
+    bins = np.minimum((times[keep] * (num_steps / window)).astype(np.int64), num_steps - 1)
+    out = np.zeros((num_steps, num_units), dtype=np.uint8)
+    out[bins, units[keep] * num_units // HEIDELBERG_UNITS] = 1
+    return out
+
+
 def load_heidelberg(
     path: str | os.PathLike,
     *,
     num_steps: int = 100,
     window: float = 1.0,
     num_units: int = HEIDELBERG_UNITS,
+    num_classes: int | None = None,
     pack: bool = False,
     process_index: int = 0,
     process_count: int = 1,
@@ -39,13 +175,16 @@ def load_heidelberg(
     fall into step ``floor(t * num_steps / window)``; later ones are dropped.
     Unit ``u`` maps to channel ``u * num_units // 700`` (``num_units < 700``
     merges neighbouring channels). A bin holds 1 when at least one spike falls
-    into it (binary spikes).
+    into it (binary spikes). The whole split is read into memory; for one that
+    does not fit, stream it: ``Loader(HeidelbergSource(path), batch_size)``.
 
     Args:
         path: the ``.h5`` file (e.g. ``shd_train.h5``, ``ssc_test.h5``).
         num_steps: ``T``, number of time bins over ``window``.
         window: seconds covered by the ``T`` bins.
         num_units: number of output channels (1..700).
+        num_classes: labels must lie in ``[0, num_classes)`` (default: only
+            ``>= 0``; :func:`shd` and :func:`ssc` pass 20 and 35).
         pack: return bit-packed spikes (:func:`numpy.packbits` along time,
             big-endian, the layout of :func:`snnx.encoders.pack_spikes`; give
             ``fit(..., num_steps=T)`` to unpack them per batch).
@@ -56,56 +195,26 @@ def load_heidelberg(
     Returns:
         ``(x, y)``: ``x`` uint8 spikes of shape ``(T, N, num_units)`` (packed:
         ``(ceil(T/8), N, num_units)``), ``y`` int32 labels of shape ``(N,)``.
-    """
-    import h5py
 
-    num_steps = check_int("num_steps", num_steps, 1)
-    window = _check_window(window)
-    num_units = check_int("num_units", num_units, 1)
-    if num_units > HEIDELBERG_UNITS:
-        raise ValueError(f"`num_units` must be <= {HEIDELBERG_UNITS}, got {num_units}")
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: the file is truncated, corrupted or not in the Heidelberg
+            layout; a unit outside 0..699; a label out of range; no samples.
+    """
     process_index, process_count = check_shard(process_index, process_count)
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"`path` {path!r} is not a file")
-    with h5py.File(path, "r") as f:
-        for key in ("spikes/times", "spikes/units", "labels"):
-            if key not in f:
-                raise ValueError(
-                    f"`path` {path!r} is not a Heidelberg spike file: dataset {key!r} is missing"
-                )
-        times = f["spikes/times"][process_index::process_count]
-        units = f["spikes/units"][process_index::process_count]
-        labels = np.asarray(f["labels"][process_index::process_count], dtype=np.int32)
-    n = len(labels)
-    if len(times) != n or len(units) != n:
-        raise ValueError(
-            f"`path` {path!r}: spikes/times ({len(times)}), spikes/units ({len(units)}) and labels ({n}) "
-            "must have the same number of samples"
-        )
-    steps_out = -(-num_steps // 8) if pack else num_steps
-    x = np.zeros((steps_out, n, num_units), dtype=np.uint8)
-    for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
-        chunk = np.zeros((num_steps, stop - start, num_units), dtype=np.uint8)
-        for j in range(start, stop):
-            t = np.asarray(times[j], dtype=np.float64)
-            u = np.asarray(units[j], dtype=np.int64)
-            if t.shape != u.shape:
-                raise ValueError(
-                    f"`path` {path!r}: sample {j * process_count + process_index} has {t.size} times but "
-                    f"{u.size} units"
-                )
-            if u.size and (u.min() < 0 or u.max() >= HEIDELBERG_UNITS):
-                raise ValueError(
-                    f"`path` {path!r}: sample {j * process_count + process_index} has units outside "
-                    f"[0, {HEIDELBERG_UNITS}): {u.min()}..{u.max()}"
-                )
-            keep = np.isfinite(t) & (t >= 0) & (t < window)
-            bins = np.minimum((t[keep] * (num_steps / window)).astype(np.int64), num_steps - 1)
-            chunk[bins, j - start, u[keep] * num_units // HEIDELBERG_UNITS] = 1
-        x[:, start:stop] = np.packbits(chunk, axis=0) if pack else chunk
-    return x, labels
+    source = HeidelbergSource(
+        path, num_steps=num_steps, window=window, num_units=num_units, num_classes=num_classes
+    )
+    indices = range(process_index, len(source), process_count)
+    steps_out = -(-source.num_steps // 8) if pack else source.num_steps
+    x = np.zeros((steps_out, len(indices), source.num_units), dtype=np.uint8)
+    try:
+        for j, i in enumerate(indices):
+            packed, _ = source[i]
+            x[:, j] = packed if pack else np.unpackbits(packed, axis=0, count=source.num_steps)
+    finally:
+        source.__del__()
+    return x, source.labels[process_index::process_count].astype(np.int32)
 
 
 def shd(path: str | os.PathLike, **kwargs):
@@ -113,16 +222,18 @@ def shd(path: str | os.PathLike, **kwargs):
 
     Keyword arguments as in :func:`load_heidelberg` (``num_steps=100``,
     ``window=1.0``, ``num_units=700``, ``pack=False``, ``process_index``,
-    ``process_count``). The files come from https://zenkelab.org/datasets/
-    (Cramer et al. 2020); snnx downloads nothing.
+    ``process_count``); labels are checked to lie in 0..19. The files come
+    from https://zenkelab.org/datasets/ (Cramer et al. 2020);
+    :func:`snnx.datasets.fetch` downloads them.
     """
-    return load_heidelberg(path, **kwargs)
+    return load_heidelberg(path, **{"num_classes": CLASSES["shd"], **kwargs})
 
 
 def ssc(path: str | os.PathLike, **kwargs):
     """Spiking Speech Commands (35 classes): :func:`load_heidelberg` on ``ssc_{train,valid,test}.h5``.
 
-    Same format and arguments as :func:`shd`; consider ``pack=True`` (the
-    unpacked training split is ``T * 75,466 * num_units`` bytes).
+    Same format and arguments as :func:`shd`, labels in 0..34; consider
+    ``pack=True`` (the unpacked training split is ``T * 75,466 * num_units``
+    bytes) or streaming (:class:`snnx.datasets.Loader`).
     """
-    return load_heidelberg(path, **kwargs)
+    return load_heidelberg(path, **{"num_classes": CLASSES["ssc"], **kwargs})

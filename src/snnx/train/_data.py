@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -72,11 +73,47 @@ def as_data(name: str, data) -> ArrayData | Callable[[int], Iterable]:
     return ArrayData(x, y)
 
 
-def iterate(data, batch_size: int, *, epoch: int, seed: int, train: bool) -> Iterable:
-    """Epoch ``epoch``'s batches: shuffled, remainder dropped (``train``), or in order, every sample."""
+def is_loader(data) -> bool:
+    """Whether ``data`` is a :class:`snnx.datasets.Loader` (batches of its own size, resumable mid-epoch)."""
+    from snnx.datasets._loader import Loader
+
+    return isinstance(data, Loader)
+
+
+def loader_defaults(train_data, eval_data, num_steps, steps_per_epoch):
+    """``(num_steps, steps_per_epoch)`` for ``fit``: what its :class:`snnx.datasets.Loader` arguments imply.
+
+    A bit-packed loader brings its ``T`` (``num_steps``) and its batches per
+    epoch; explicit values that disagree are errors.
+    """
+    for name, data in (("train_data", train_data), ("eval_data", eval_data)):
+        if not is_loader(data) or data.num_steps is None:
+            continue
+        if num_steps is not None and num_steps != data.num_steps:
+            raise ValueError(
+                f"`num_steps` ({num_steps}) disagrees with `{name}`, a Loader of bit-packed spikes with "
+                f"num_steps={data.num_steps}"
+            )
+        num_steps = data.num_steps
+    if is_loader(train_data):
+        if steps_per_epoch is not None and steps_per_epoch != len(train_data):
+            raise ValueError(
+                f"`steps_per_epoch` ({steps_per_epoch}) disagrees with `train_data`, a Loader of "
+                f"{len(train_data)} batches per epoch"
+            )
+        steps_per_epoch = len(train_data)
+    return num_steps, steps_per_epoch
+
+
+def iterate(data, batch_size: int, *, epoch: int, seed: int, train: bool, start: int = 0) -> Iterable:
+    """Epoch ``epoch``'s batches from batch ``start`` on: shuffled, remainder dropped (``train``), or in
+    order, every sample; a callable's from its first batch (the caller skips to ``start``)."""
     if isinstance(data, ArrayData):
-        return data.batches(batch_size, epoch=epoch, seed=seed, shuffle=train, drop_remainder=train)
-    return data(epoch)
+        batches = data.batches(batch_size, epoch=epoch, seed=seed, shuffle=train, drop_remainder=train)
+        return itertools.islice(batches, start, None)
+    if is_loader(data):
+        return data(epoch, start)
+    return itertools.islice(data(epoch), start, None)
 
 
 def batch_size_of(y) -> int:

@@ -10,7 +10,7 @@ from flax import nnx
 
 from snnx.engine import Options
 from snnx.engine._record import select
-from snnx.train._data import as_data, batch_size_of, check_count, iterate, place
+from snnx.train._data import as_data, batch_size_of, check_count, iterate, loader_defaults, place
 from snnx.train._steps import LossFn, as_metrics, hashable_record, make_eval_step, rate_name
 from snnx.train._sync import SYNC_EVERY, Tally
 
@@ -99,6 +99,7 @@ def evaluate(
         raise TypeError(f"`model` must be an nnx.Module, got {type(model).__name__}")
     metric_fns = as_metrics(metrics)
     data = as_data("eval_data", eval_data)
+    num_steps, _ = loader_defaults(None, data, num_steps, None)
     batch_size = check_count("batch_size", batch_size)
     eval_step = _eval_step_for(loss_fn, forward, metric_fns, num_steps, options, record)
     rates = [] if record is None else [rate_name(k) for k in select("record", record, model)]

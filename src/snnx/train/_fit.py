@@ -18,7 +18,16 @@ from flax import nnx
 from snnx.engine import Options
 from snnx.engine._record import select
 from snnx.train._compiled import check_supported, run_compiled
-from snnx.train._data import ArrayData, as_data, batch_size_of, check_count, iterate, place
+from snnx.train._data import (
+    ArrayData,
+    as_data,
+    batch_size_of,
+    check_count,
+    is_loader,
+    iterate,
+    loader_defaults,
+    place,
+)
 from snnx.train._evaluate import run_eval
 from snnx.train._progress import Progress
 from snnx.train._sharding import Placement, as_mesh
@@ -114,6 +123,11 @@ def fit(
       compilation; reshuffling means every sample is still seen). Evaluation
       uses every sample, in order, in eval mode (``model.eval()``; afterwards
       each submodule's mode is restored). ``batch_size > N`` is an error.
+    - a :class:`snnx.datasets.Loader`: batches streamed from a source by grain
+      worker processes, in the order of the arrays case; its own
+      ``batch_size`` applies, its ``num_steps`` unpacks bit-packed spikes, and
+      a resumed epoch starts at the interrupted batch without reading the
+      ones before it.
     - a callable ``epoch -> iterable of (x, y) batches`` (0-based epoch), used
       as is. For bit-exact resumption it must depend only on ``epoch``.
 
@@ -147,7 +161,7 @@ def fit(
             :func:`snnx.losses.max_membrane_cross_entropy`.
         train_data: ``(x, y)`` or a callable ``epoch -> batches`` (see above).
         epochs: total number of epochs (a resumed run counts the finished ones).
-        batch_size: samples per training step (array data).
+        batch_size: samples per training step (array data; a Loader brings its own).
         eval_data: optional held-out data, evaluated after every epoch.
         eval_batch_size: samples per eval step; defaults to ``batch_size``.
         metrics: ``{name: fn(outputs, targets) -> scalar}`` (or a list, named by
@@ -249,6 +263,7 @@ def fit(
         raise TypeError(
             f"`loss_fn` must be callable as loss_fn(outputs, targets), got {type(loss_fn).__name__}"
         )
+    num_steps, steps_per_epoch = loader_defaults(train_data, eval_data, num_steps, steps_per_epoch)
     if is_evolution_strategy(optimizer):  # the solver interface: gradients (optax) or evolution
         return fit_by_evolution(
             model, optimizer, loss_fn, train_data, epochs=epochs, batch_size=batch_size,
@@ -313,6 +328,8 @@ def fit(
         raise ValueError("`param_sharding` needs a `mesh` to shard over, got mesh=None")
     if placement is not None and isinstance(train, ArrayData):
         placement.check_batch_size("batch_size", batch_size)
+    if placement is not None and is_loader(train):
+        placement.check_batch_size("train_data.batch_size", train.batch_size)
     optimizer = _as_optimizer(model, optimizer)
 
     history: list[dict] = []
@@ -382,9 +399,8 @@ def fit(
                 skip = int(resumed["step"])
             bar.start_epoch(epoch, steps_per_epoch, completed=skip)
             t0 = time.perf_counter()
-            for step, (x, y) in enumerate(iterate(train, batch_size, epoch=epoch, seed=seed, train=True)):
-                if step < skip:
-                    continue
+            batches = iterate(train, batch_size, epoch=epoch, seed=seed, train=True, start=skip)
+            for step, (x, y) in enumerate(batches, start=skip):
                 loss, values, finite = train_step(model, optimizer, *place((x, y), placement))
                 tally.add(step, batch_size_of(y), loss, values, finite)
                 if len(tally) >= sync_every or guard.signum is not None:
