@@ -138,8 +138,9 @@ def test_resume_names_every_changed_option_and_refuses(tmp_path, capsys):
     assert one_line(capsys.readouterr().err) == (
         f"snnx train: error: --resume {tmp_path / 'tiny'}: the options differ from the saved run "
         "(saved -> now): --epochs 1 -> 4; --lr 0.002 -> 0.001; --hidden 256 -> 128; "
-        "--encoding rate -> latency; --seed 0 -> 1; only --epochs, --data-dir, --devices may change "
-        "when resuming: rerun with the saved values, or start a new run with --overwrite or another --name"
+        "--encoding rate -> latency; --seed 0 -> 1; only --epochs, --data-dir, --devices, --stream, "
+        "--workers may change when resuming: rerun with the saved values, or start a new run with "
+        "--overwrite or another --name"
     )
 
 
@@ -242,31 +243,6 @@ def test_tonic_dataset_needs_data_dir(tmp_path, capsys):
     assert one_line(capsys.readouterr().err) == (
         "snnx train: error: --dataset dvs_gesture needs --data-dir, the folder tonic downloads it into"
     )
-
-
-@pytest.mark.slow  # trains
-def test_nmnist_trains_from_tonic_frames(tmp_path, capsys, monkeypatch):
-    """A stand-in for ``datasets.nmnist`` with its contract: packed ``(ceil(T/8), N, H, W, 2)`` uint8."""
-    from snnx import datasets
-
-    seen = []
-
-    def nmnist(root, *, train, num_steps, pack):
-        seen.append((root, train, num_steps, pack))
-        n = 64 if train else 20
-        rng = np.random.default_rng(int(train))
-        spikes = (rng.random((num_steps, n, 4, 4, 2)) < 0.2).astype(np.uint8)
-        return np.packbits(spikes, axis=0), rng.integers(0, 10, n).astype(np.int32)
-
-    monkeypatch.setattr(datasets, "nmnist", nmnist)
-    data = str(tmp_path / "tonic")
-    argv = [*SMALL, "--dataset", "nmnist", "--data-dir", data, "--batch-size", "32", "--out", str(tmp_path)]
-    assert run_train(argv) == 0
-    assert seen == [(data, True, 5, True), (data, False, 5, True)]
-    summary = json.loads((tmp_path / "nmnist" / "metrics.json").read_text())
-    assert summary["train_samples"] == 64 and summary["test_samples"] == 20
-    assert summary["nir"].endswith("model.nir") and (tmp_path / "nmnist" / "raster.png").is_file()
-    assert "test accuracy:" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.5])

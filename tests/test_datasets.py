@@ -1,9 +1,9 @@
-"""Dataset loaders: digits, SHD/SSC on synthetic HDF5 files in the real layout, tonic loaders."""
+"""Dataset loaders: digits, SHD/SSC on synthetic HDF5 files in the real layout (tonic: see
+test_datasets_tonic.py)."""
 
 from __future__ import annotations
 
 import sys
-import types
 
 import h5py
 import numpy as np
@@ -130,56 +130,3 @@ def test_tonic_missing_gives_clear_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "tonic", None)
     with pytest.raises(ImportError, match=r"pip install 'snnx\[data\]'"):
         datasets.nmnist(tmp_path)
-
-
-def fake_tonic(num_samples=3):
-    """A stand-in for tonic with its documented frame layout ``(T, polarity, H, W)``; nothing downloads."""
-    tonic = types.ModuleType("tonic")
-    transforms = types.ModuleType("tonic.transforms")
-    dsets = types.ModuleType("tonic.datasets")
-
-    class ToFrame:
-        def __init__(self, sensor_size, n_time_bins):
-            self.sensor_size, self.n_time_bins = sensor_size, n_time_bins
-
-        def __call__(self, events):
-            w, h, p = self.sensor_size
-            frames = np.zeros((self.n_time_bins, p, h, w), np.int16)
-            for t, pol, yy, xx in events:
-                frames[t, pol, yy, xx] += 1
-            return frames
-
-    class Compose:
-        def __init__(self, steps):
-            self.steps = steps
-
-        def __call__(self, events):
-            for step in self.steps:
-                events = step(events)
-            return events
-
-    class NMNIST:
-        def __init__(self, save_to, train, transform):
-            self.transform = transform
-
-        def __len__(self):
-            return num_samples
-
-        def __getitem__(self, i):
-            return self.transform([(0, 1, 2, 3), (0, 1, 2, 3), (i, 0, 33, 0)]), i
-
-    transforms.ToFrame, transforms.Compose = ToFrame, Compose
-    dsets.NMNIST = NMNIST
-    tonic.transforms, tonic.datasets = transforms, dsets
-    return {"tonic": tonic, "tonic.transforms": transforms, "tonic.datasets": dsets}
-
-
-def test_nmnist_layout_with_fake_tonic(monkeypatch, tmp_path):
-    for name, module in fake_tonic().items():
-        monkeypatch.setitem(sys.modules, name, module)
-    x, y = datasets.nmnist(tmp_path, num_steps=4)
-    assert x.shape == (4, 3, 34, 34, 2) and x.dtype == np.uint8 and y.tolist() == [0, 1, 2]
-    assert x[0, 0, 2, 3, 1] == 1 and x[2, 2, 33, 0, 0] == 1 and x.sum() == 6  # binary, channels-last
-    packed, _ = datasets.nmnist(tmp_path, num_steps=4, pack=True, process_index=1, process_count=2)
-    assert packed.shape == (1, 1, 34, 34, 2)
-    np.testing.assert_array_equal(np.asarray(unpack_spikes(packed, 4, axis=0, dtype=np.uint8)), x[:, 1:2])

@@ -127,7 +127,11 @@ def _load_run(folder: str):
     try:
         with open(config) as f:
             cfg = json.load(f)
-        n_in, hidden, n_out = _saved_sizes(ckpt)
+        if "sample_shape" in cfg:  # written by snnx train since its recipes (any --model)
+            shape, hidden, n_out = tuple(cfg["sample_shape"]), cfg.get("hidden"), cfg["num_classes"]
+        else:  # an older run: the digits MLP, sized from its two Linear kernels
+            n_in, hidden, n_out = _saved_sizes(ckpt)
+            shape = (n_in,)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, StopIteration) as err:
         raise UsageError(f"SOURCE {folder}: cannot read the run ({type(err).__name__}: {err})") from None
     if cfg.get("hidden") != hidden:
@@ -137,9 +141,9 @@ def _load_run(folder: str):
     # snnx train --quant: the checkpoint holds the trained model (float, or latent QAT weights); the
     # run delivers its quantised form, as model.nir does
     try:
-        model = _train.trainable_model(cfg, _train.build_model(cfg, n_in, n_out))
+        model = _train.trainable_model(cfg, _train.build_model(cfg, shape, n_out))
         restore(ckpt, model)
-        return _train.deployable_model(cfg, model), (n_in,)
+        return _train.deployable_model(cfg, model), shape
     except _train.UsageError as err:
         raise UsageError(f"SOURCE {folder}: {err}") from None
 

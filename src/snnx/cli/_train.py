@@ -22,15 +22,21 @@ import time
 
 import numpy as np
 
-from snnx.cli import _plots, _runs
+from snnx.cli import _plots, _recipes, _runs
 
 DATASETS = ("digits", "shd", "ssc", "nmnist", "dvs_gesture")
+#: Other spellings ``--dataset`` accepts.
+ALIASES = {"dvsgesture": "dvs_gesture", "dvs-gesture": "dvs_gesture", "n-mnist": "nmnist"}
 #: Datasets read through the optional ``tonic`` (``--data-dir`` is tonic's download folder).
 TONIC_DATASETS = ("nmnist", "dvs_gesture")
+#: Classes of each dataset (labels outside are refused by the loaders).
+CLASSES = {"digits": 10, "shd": 20, "ssc": 35, "nmnist": 10, "dvs_gesture": 11}
 #: Largest evaluation batch (a whole N-MNIST test set at once would not fit in memory).
 EVAL_BATCH = 1024
 ACTIVITY_SAMPLES = 256  # held-out samples behind rates.png and metrics.json's hidden_rates
 NEURONS = {"lif": "LIF", "if": "IF", "cubalif": "CuBaLIF", "alif": "ALIF"}
+#: The recurrent form of each hidden neuron (``--model recurrent``, the SHD/SSC recipes).
+RECURRENT = {"lif": "RLIF", "if": "RIF", "cubalif": "RCuBaLIF", "alif": "RALIF"}
 ENCODINGS = ("rate", "latency")
 #: Epochs between checkpoints (and after the last one); an orbax save costs ~0.2 s here.
 CHECKPOINT_EVERY = 10
@@ -54,21 +60,43 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "curves.png, raster.png, layers.png (every spiking layer's raster) and rates.png (firing-rate "
         "histograms) to <out>/<name>/.",
     )
-    p.add_argument("--dataset", default="digits", help=f"one of {', '.join(DATASETS)} (default: digits)")
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        help=f"one of {', '.join(DATASETS)} (default: digits); each has a recipe, the defaults of the "
+        "options below (docs/datasets.md)",
+    )
     p.add_argument(
         "--data-dir",
         default=None,
-        help="shd, ssc: folder with <dataset>_train.h5 and _test.h5; nmnist, dvs_gesture: tonic's "
-        "download folder (needs pip install 'snnx[data]')",
+        help="shd, ssc: folder with <dataset>_train.h5 and _test.h5 (snnx.datasets.fetch downloads them); "
+        "nmnist, dvs_gesture: tonic's download folder (needs pip install 'snnx[data]')",
     )
-    p.add_argument("--epochs", default="50", help="training epochs (default: 50)")
-    p.add_argument("--batch-size", default="32", help="samples per step (default: 32)")
+    p.add_argument("--model", default=None, help=f"{', '.join(_recipes.MODELS)} (default: the recipe's)")
+    p.add_argument("--epochs", default=None, help="training epochs (default: the recipe's; digits: 50)")
+    p.add_argument("--batch-size", default=None, help="samples per step (default: the recipe's; digits: 32)")
     p.add_argument(
-        "--lr", default="2e-3", help="peak Adam learning rate, cosine-decayed to 0 (default: 2e-3)"
+        "--lr", default=None, help="peak Adam learning rate, cosine-decayed to 0 (default: the recipe's)"
     )
     p.add_argument("--neuron", default="lif", help=f"hidden neuron: {', '.join(NEURONS)} (default: lif)")
-    p.add_argument("--hidden", default="256", help="hidden neurons (default: 256)")
-    p.add_argument("--time-steps", default="25", help="time steps per sample (default: 25)")
+    p.add_argument(
+        "--hidden",
+        default=None,
+        help="hidden neurons; --model conv: channels of the second convolution (default: the recipe's; "
+        "digits: 256)",
+    )
+    p.add_argument(
+        "--time-steps", default=None, help="time steps per sample (default: the recipe's; digits: 25)"
+    )
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream the training split through grain workers every epoch instead of reading it into "
+        "memory once (the default for splits over 2 GiB bit-packed)",
+    )
+    p.add_argument(
+        "--workers", default=None, help="processes that read and bin the data files (default: min(4, CPUs))"
+    )
     p.add_argument("--encoding", default="rate", help="digits spike code: rate or latency (default: rate)")
     p.add_argument("--label-smoothing", default="0.15", help="label smoothing of the loss (default: 0.15)")
     p.add_argument("--weight-decay", default="0", help="AdamW decoupled weight decay (default: 0)")
@@ -190,18 +218,37 @@ def _devices(text: str | None) -> int | str | None:
     return _int("devices", text, 1)
 
 
+def _workers(text: str | None) -> int:
+    if text is None:
+        return min(4, os.cpu_count() or 1)
+    return _int("workers", text, 0)
+
+
 def parse_config(args: argparse.Namespace) -> dict:
     """Validate the parsed arguments into a plain config dict (``UsageError`` on bad input)."""
-    if args.dataset not in DATASETS:
+    dataset = ALIASES.get(args.dataset, args.dataset)
+    if dataset not in DATASETS:
         raise UsageError(f"--dataset must be one of {', '.join(DATASETS)}, got {args.dataset!r}")
+    defaults = _recipes.recipe(dataset)
+    model = args.model if getattr(args, "model", None) is not None else defaults["model"]
+    if model not in _recipes.MODELS:
+        raise UsageError(f"--model must be one of {', '.join(_recipes.MODELS)}, got {model!r}")
+
+    def given(name: str) -> str:
+        value = getattr(args, name, None)
+        return str(defaults[name]) if value is None else value
+
     if args.neuron not in NEURONS:
         raise UsageError(f"--neuron must be one of {', '.join(NEURONS)}, got {args.neuron!r}")
     if args.encoding not in ENCODINGS:
         raise UsageError(f"--encoding must be one of {', '.join(ENCODINGS)}, got {args.encoding!r}")
-    if args.dataset in TONIC_DATASETS and not args.data_dir:
-        raise UsageError(f"--dataset {args.dataset} needs --data-dir, the folder tonic downloads it into")
-    if args.dataset != "digits" and not args.data_dir:
-        raise UsageError(f"--dataset {args.dataset} needs --data-dir with {args.dataset}_train.h5/_test.h5")
+    if dataset in TONIC_DATASETS and not args.data_dir:
+        raise UsageError(f"--dataset {dataset} needs --data-dir, the folder tonic downloads it into")
+    if dataset != "digits" and not args.data_dir:
+        raise UsageError(
+            f"--dataset {dataset} needs --data-dir with {dataset}_train.h5/_test.h5 "
+            f"(python -c \"import snnx; print(snnx.datasets.fetch('{dataset}'))\" downloads them)"
+        )
     if args.resume and getattr(args, "overwrite", False):
         raise UsageError("--resume continues the run and --overwrite replaces it: give one of them")
     quant = getattr(args, "quant", None)
@@ -212,18 +259,21 @@ def parse_config(args: argparse.Namespace) -> dict:
             raise UsageError(f"--quant must be one of {', '.join(QTYPES)}, got {quant!r}")
     if getattr(args, "quant_aware", False) and quant is None:
         raise UsageError("--quant-aware trains through quantised weights: give their type with --quant")
-    name = args.name or args.dataset
+    name = args.name or dataset
     if not name or os.sep in name or name in (".", ".."):
         raise UsageError(f"--name must be a plain folder name, got {name!r}")
     return {
-        "dataset": args.dataset,
+        "dataset": dataset,
         "data_dir": args.data_dir,
-        "epochs": _int("epochs", args.epochs, 1),
-        "batch_size": _int("batch-size", args.batch_size, 1),
-        "lr": _positive_float("lr", args.lr),
+        "model": model,
+        "epochs": _int("epochs", given("epochs"), 1),
+        "batch_size": _int("batch-size", given("batch_size"), 1),
+        "lr": _positive_float("lr", given("lr")),
         "neuron": args.neuron,
-        "hidden": _int("hidden", args.hidden, 1),
-        "time_steps": _int("time-steps", args.time_steps, 1),
+        "hidden": _int("hidden", given("hidden"), 1),
+        "time_steps": _int("time-steps", given("time_steps"), 1),
+        "stream": bool(getattr(args, "stream", False)),
+        "workers": _workers(getattr(args, "workers", None)),
         "encoding": args.encoding,
         "seed": _int("seed", args.seed, 0),
         "label_smoothing": _fraction("label-smoothing", args.label_smoothing),
@@ -263,7 +313,14 @@ def _fresh_rate_code(images, labels, cfg: dict):
 
 
 def _load(cfg: dict):
-    """``(train_data, train_size, num_inputs, test, num_classes)`` for :func:`snnx.train.fit`."""
+    """``(train_data, train_size, sample_shape, (x_test, y_test), num_classes)`` for :func:`snnx.train.fit`.
+
+    Files are read through :class:`snnx.datasets.Loader` (``--workers`` grain
+    processes), bit-packed along time. The training split is held in memory
+    unless ``--stream`` or its packed size exceeds ``_recipes.IN_MEMORY_BYTES``,
+    in which case the loader streams it every epoch; the test split is held in
+    memory (the plots and metrics read it).
+    """
     from snnx import datasets
 
     if cfg["dataset"] == "digits":
@@ -277,65 +334,93 @@ def _load(cfg: dict):
         if cfg["encoding"] == "rate" and not cfg.get("compiled"):
             # a fresh rate code each epoch: augmentation against overfitting (the compiled loop needs arrays)
             (images, labels), _ = datasets.digits_images()
-            return _fresh_rate_code(images, labels, cfg), len(labels), images.shape[1], test, 10
-        return train, train[0].shape[1], train[0].shape[2], test, 10
-    loader = getattr(datasets, cfg["dataset"])
+            return _fresh_rate_code(images, labels, cfg), len(labels), images.shape[1:], test, 10
+        return train, train[0].shape[1], train[0].shape[2:], test, 10
+    train_source, test_source = _sources(cfg)
+    if cfg["batch_size"] > len(train_source):
+        raise UsageError(
+            f"--batch-size ({cfg['batch_size']}) must not exceed the training set size ({len(train_source)})"
+        )
+    loader = functools.partial(datasets.Loader, workers=cfg.get("workers", 0), seed=cfg["seed"])
+    try:
+        x_test, y_test = loader(test_source, min(len(test_source), EVAL_BATCH), shuffle=False).arrays()
+        train = loader(train_source, cfg["batch_size"])
+        packed_bytes = (
+            len(train_source) * int(np.prod(train_source.sample_shape)) * -(-cfg["time_steps"] // 8)
+        )
+        if not (cfg.get("stream") or packed_bytes > _recipes.IN_MEMORY_BYTES):
+            train = train.arrays()  # the fast in-memory path: read once, shuffled by fit
+    except ValueError as err:  # a damaged file, a label out of range, an empty split: named by the source
+        raise UsageError(f"--dataset {cfg['dataset']}: {' '.join(str(err).split())}") from None
+    if cfg.get("stream") and cfg.get("compiled"):
+        raise UsageError("--compiled keeps the training set on the device: it cannot --stream it")
+    return train, len(train_source), train_source.sample_shape, (x_test, y_test), CLASSES[cfg["dataset"]]
+
+
+def _sources(cfg: dict):
+    """The training and test splits of ``cfg["dataset"]`` as random-access sources (files in --data-dir)."""
+    from snnx import datasets
+
     if cfg["dataset"] in TONIC_DATASETS:
-        return _load_tonic(loader, cfg)
-    paths = [os.path.join(cfg["data_dir"], f"{cfg['dataset']}_{part}.h5") for part in ("train", "test")]
-    for path in paths:
-        if not os.path.isfile(path):
-            raise UsageError(f"--data-dir must contain {os.path.basename(path)}; {path!r} does not exist")
-    train = loader(paths[0], num_steps=cfg["time_steps"])
-    test = loader(paths[1], num_steps=cfg["time_steps"])
-    classes = int(max(train[1].max(), test[1].max())) + 1
-    return train, train[0].shape[1], train[0].shape[2], test, classes
-
-
-def _load_tonic(loader, cfg: dict):
-    """N-MNIST / DVS Gesture as bit-packed spikes ``(ceil(T/8), N, H*W*2)`` (``fit(num_steps=T)``)."""
+        parts = []
+        for train in (True, False):
+            try:
+                source = datasets.EventFrames(
+                    cfg["dataset"], cfg["data_dir"], train=train, num_steps=cfg["time_steps"]
+                )
+                len(source)  # tonic finds (or downloads) the files now, not in a worker
+            except ImportError as err:  # tonic missing: the loader's message says how to install it
+                raise UsageError(f"--dataset {cfg['dataset']}: {' '.join(str(err).split())}") from None
+            except (OSError, ValueError) as err:  # no files and no network, or a damaged file
+                raise UsageError(
+                    f"--dataset {cfg['dataset']}: tonic could not load it from --data-dir "
+                    f"{cfg['data_dir']!r}: {' '.join(str(err).split())}"
+                ) from None
+            parts.append(source)
+        return tuple(parts)
     parts = []
-    for train in (True, False):
-        try:
-            x, y = loader(cfg["data_dir"], train=train, num_steps=cfg["time_steps"], pack=True)
-        except ImportError as err:  # tonic missing: the loader's message says how to install it
-            raise UsageError(f"--dataset {cfg['dataset']}: {' '.join(str(err).split())}") from None
-        except Exception as err:  # a failed download or a damaged file, raised by tonic
+    for part in ("train", "test"):
+        path = os.path.join(cfg["data_dir"], f"{cfg['dataset']}_{part}.h5")
+        if not os.path.isfile(path):
             raise UsageError(
-                f"--dataset {cfg['dataset']}: tonic could not load it from --data-dir {cfg['data_dir']!r}: "
-                f"{' '.join(str(err).split())}"
-            ) from None
-        parts.append((x.reshape(x.shape[0], x.shape[1], -1), y))
-    (x_train, y_train), test = parts
-    classes = int(max(y_train.max(), test[1].max())) + 1
-    return (x_train, y_train), x_train.shape[1], x_train.shape[2], test, classes
+                f"--data-dir must contain {os.path.basename(path)}; {path!r} does not exist "
+                f"(snnx.datasets.fetch('{cfg['dataset']}') downloads it)"
+            )
+        try:
+            parts.append(
+                datasets.HeidelbergSource(
+                    path, num_steps=cfg["time_steps"], num_classes=CLASSES[cfg["dataset"]]
+                )
+            )
+        except ValueError as err:
+            raise UsageError(f"--dataset {cfg['dataset']}: {' '.join(str(err).split())}") from None
+    return tuple(parts)
 
 
-def build_model(cfg: dict, num_inputs: int, num_classes: int):
-    """``Linear(in -> H) -> neuron(H) -> Linear(H -> C) -> LI(C)`` readout.
+def build_model(cfg: dict, sample_shape, num_classes: int):
+    """The recipe's network (``cfg["model"]``, default ``mlp``) for inputs of ``sample_shape``.
 
-    Only the two ``Linear`` layers learn; the neurons keep their default
+    ``mlp``: ``Linear(in -> H) -> neuron(H) -> Linear(H -> C) -> LI(C)``;
+    ``recurrent``: the same with the neuron's recurrent form (``RLIF`` for
+    ``lif``); ``conv``: see :mod:`snnx.cli._recipes`. Only the ``Linear``/``Conv``
+    layers (and recurrent weights) learn; the neurons keep their default
     parameters (``trainable=False``). A learnt scalar ``beta`` of the hidden LIF
-    climbs to its clip at 1 on this task, and ``model.nir`` would then hold an
+    climbs to its clip at 1 on digits, and ``model.nir`` would then hold an
     ``IF`` node instead of the ``LIF`` the README names.
     """
-    from flax import nnx
-
     from snnx import neurons
-    from snnx.engine import Sequential
 
-    cls = getattr(neurons, NEURONS[cfg["neuron"]], None)
-    readout = getattr(neurons, "LI", None)
-    if cls is None or readout is None:
-        missing = NEURONS[cfg["neuron"]] if cls is None else "LI"
-        raise UsageError(f"--neuron {cfg['neuron']}: snnx.neurons.{missing} is not available in this install")
-    rngs = nnx.Rngs(cfg["seed"])
-    return Sequential(
-        nnx.Linear(num_inputs, cfg["hidden"], rngs=rngs),
-        cls(cfg["hidden"], trainable=False),
-        nnx.Linear(cfg["hidden"], num_classes, rngs=rngs),
-        readout(num_classes, trainable=False),
-    )
+    shape = (int(sample_shape),) if np.ndim(sample_shape) == 0 else tuple(int(n) for n in sample_shape)
+    names = {key: (NEURONS[key], RECURRENT[key]) for key in NEURONS}
+    missing = [n for n in (*names[cfg["neuron"]], "LI") if getattr(neurons, n, None) is None]
+    if missing:
+        raise UsageError(
+            f"--neuron {cfg['neuron']}: snnx.neurons.{missing[0]} is not available in this install"
+        )
+    try:
+        return _recipes.build({"model": "mlp", **cfg}, shape, num_classes, names)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def _quant():
@@ -363,14 +448,17 @@ def deployable_model(cfg: dict, model):
     return quant.ptq(model, quant.Rule(cfg["quant"], calibration="mse"))
 
 
-def _write_nir(model, num_inputs: int, path: str) -> str | None:
+def _write_nir(model, sample_shape, path: str) -> str | None:
     """Export to NIR; returns an explanation when the exporter is not available."""
     try:
         from snnx.nir import to_nir, write
     except ImportError as err:
         return f"snnx.nir.to_nir/write not available ({err})"
     try:
-        graph = to_nir(model, (num_inputs,), NIR_DT)
+        shape = tuple(sample_shape)
+        if len(shape) == 3:  # event frames: snnx's (H, W, C) is NIR's channels-first (C, H, W)
+            shape = (shape[2], shape[0], shape[1])
+        graph = to_nir(model, shape, NIR_DT)
     except (ValueError, TypeError, NotImplementedError) as err:  # e.g. a neuron without a NIR form
         return f"not exportable: {err}"
     write(path, graph)
@@ -440,14 +528,15 @@ def train(cfg: dict) -> dict:
             print(note, file=sys.stderr)
     else:
         previous = _runs.check_fresh(run_dir, cfg.get("overwrite", False))
-    train_data, train_size, num_inputs, (x_test, y_test), num_classes = _load(cfg)
+    train_data, train_size, sample_shape, (x_test, y_test), num_classes = _load(cfg)
     if cfg["batch_size"] > train_size:
         raise UsageError(
             f"--batch-size ({cfg['batch_size']}) must not exceed the training set size ({train_size})"
         )
-    num_inputs = int(num_inputs)
+    sample_shape = (int(sample_shape),) if np.ndim(sample_shape) == 0 else tuple(map(int, sample_shape))
+    cfg = {**cfg, "sample_shape": list(sample_shape), "num_classes": num_classes}  # for snnx export
     mesh = _mesh(cfg)
-    model = trainable_model(cfg, build_model(cfg, num_inputs, num_classes))
+    model = trainable_model(cfg, build_model(cfg, sample_shape, num_classes))
     if previous:  # only with --overwrite (check_fresh refuses otherwise)
         _runs.replace(run_dir, previous)
         print(
@@ -456,7 +545,7 @@ def train(cfg: dict) -> dict:
         )
     os.makedirs(run_dir, exist_ok=True)
     config_path = _runs.write_config(run_dir, cfg)
-    packed = cfg["dataset"] in TONIC_DATASETS  # bit-packed along time
+    packed = cfg["dataset"] != "digits"  # files are read bit-packed along time
     loss, record = make_loss(cfg)
     history = fit(
         model,
@@ -477,7 +566,9 @@ def train(cfg: dict) -> dict:
         seed=cfg["seed"],
         mesh=mesh,
         num_steps=cfg["time_steps"] if packed else None,
-        steps_per_epoch=train_size // cfg["batch_size"] if callable(train_data) else None,
+        steps_per_epoch=train_size // cfg["batch_size"]
+        if cfg["dataset"] == "digits" and callable(train_data)
+        else None,
         record=record,
         compiled=cfg.get("compiled", False),
         tbptt=cfg.get("tbptt"),
@@ -508,7 +599,7 @@ def train(cfg: dict) -> dict:
             "float32_size_bytes": quant.size_bytes(quant.dequantize(trained)),
         }
     nir_path = os.path.join(run_dir, "model.nir")
-    nir_note = _write_nir(model, num_inputs, nir_path)
+    nir_note = _write_nir(model, sample_shape, nir_path)
     if nir_note is None:
         paths["nir"] = nir_path
     paths["curves"] = os.path.join(run_dir, "curves.png")

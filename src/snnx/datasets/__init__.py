@@ -13,22 +13,34 @@ For data that should not be read into memory at once, a random-access source
 
 from snnx.datasets._digits import digits as digits
 from snnx.datasets._digits import digits_images as digits_images
+from snnx.datasets._download import ChecksumError as ChecksumError
+from snnx.datasets._download import DownloadError as DownloadError
+from snnx.datasets._download import OfflineError as OfflineError
+from snnx.datasets._download import download as download
+from snnx.datasets._download import fetch as fetch
 from snnx.datasets._heidelberg import HeidelbergSource as HeidelbergSource
 from snnx.datasets._heidelberg import load_heidelberg as load_heidelberg
 from snnx.datasets._heidelberg import shd as shd
 from snnx.datasets._heidelberg import ssc as ssc
 from snnx.datasets._loader import ArraySource as ArraySource
 from snnx.datasets._loader import Loader as Loader
+from snnx.datasets._tonic import EventFrames as EventFrames
 from snnx.datasets._tonic import dvs_gesture as dvs_gesture
 from snnx.datasets._tonic import nmnist as nmnist
 
 __all__ = [
     "ArraySource",
+    "ChecksumError",
+    "DownloadError",
+    "EventFrames",
     "HeidelbergSource",
     "Loader",
+    "OfflineError",
     "digits",
     "digits_images",
+    "download",
     "dvs_gesture",
+    "fetch",
     "load_heidelberg",
     "nmnist",
     "shd",
