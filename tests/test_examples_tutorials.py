@@ -268,3 +268,14 @@ def test_15_augmentation_moves_each_sample_its_own_way(tmp_path, run_example_her
     assert 0.4 * total < events["drop_events"] < 0.6 * total  # p = 0.5
     assert "(8, 4, 34, 34, 2) -> (8, 4, 28, 28, 2)" in out
     assert_files(tmp_path, "rasters.png", "frames.png")
+
+
+@pytest.mark.slow
+def test_16_streaming_data_trains_as_from_memory(tmp_path, run_example_here):
+    out = run_example_here("16_streaming_data.py", tmp_path)
+    # 7 bytes per sample and channel: ceil(50 / 8)
+    assert "512 samples, 16 batches per epoch; a batch: x (7, 32, 700) uint8, y (32,)" in out
+    streamed = re.search(r"streamed : losses ([\d. ]+);", out).group(1)
+    assert streamed == re.search(r"in memory: losses ([\d. ]+)\n", out).group(1)
+    assert "same losses: True; largest weight difference: 0.0e+00" in out
+    assert number(r"test accuracy ([\d.]+)", out) > 0.6  # 5 classes: chance is 0.2

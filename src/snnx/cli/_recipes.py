@@ -5,7 +5,7 @@ literature's usual choices for each benchmark, sized for one machine
 (``docs/datasets.md`` lists the accuracies that published work reports):
 
 - ``digits``: the demo, a feed-forward ``Linear -> LIF -> Linear -> LI``.
-- ``shd``/``ssc``: the recurrent network of Cramer et al. (2020) and Zenke &
+- ``shd``/``ssc``: the recurrent network of Cramer et al. (2022) and Zenke &
   Vogels (2021): 700 cochlea channels -> ``Linear`` -> a recurrent LIF layer
   (``RLIF``) -> ``Linear`` -> ``LI`` readout, 100 steps of 10 ms.
 - ``nmnist``/``dvs_gesture``: a small convolutional network on the event

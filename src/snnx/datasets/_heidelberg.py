@@ -223,7 +223,7 @@ def shd(path: str | os.PathLike, **kwargs):
     Keyword arguments as in :func:`load_heidelberg` (``num_steps=100``,
     ``window=1.0``, ``num_units=700``, ``pack=False``, ``process_index``,
     ``process_count``); labels are checked to lie in 0..19. The files come
-    from https://zenkelab.org/datasets/ (Cramer et al. 2020);
+    from https://zenkelab.org/datasets/ (Cramer et al. 2022);
     :func:`snnx.datasets.fetch` downloads them.
     """
     return load_heidelberg(path, **{"num_classes": CLASSES["shd"], **kwargs})
