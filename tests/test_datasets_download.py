@@ -17,8 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
-from snnx.datasets import _download
-from snnx.datasets._download import ChecksumError, DownloadError, OfflineError, download, fetch
+from snnx.datasets import ChecksumError, DownloadError, OfflineError, _fetch, download, fetch
 from snnx.datasets._heidelberg import load_heidelberg
 
 
@@ -300,7 +299,7 @@ def shd_mirror(server, tmp_path, monkeypatch):
         archive = zip_bytes(source, f"shd_{split}.h5", (source / f"{split}.h5").read_bytes())
         server.files[f"/mirror/shd_{split}.h5.zip"] = archive
         registry[split] = (f"shd_{split}.h5.zip", md5(archive))
-    monkeypatch.setitem(_download._REGISTRY, "shd", registry)
+    monkeypatch.setitem(_fetch._REGISTRY, "shd", registry)
     return server
 
 
@@ -353,7 +352,7 @@ def test_fetch_reads_the_environment(shd_mirror, tmp_path, monkeypatch):
 def test_fetch_refuses_unsafe_archive_members(server, tmp_path, monkeypatch, member):
     archive = zip_bytes(tmp_path, member, b"payload")
     server.files["/shd_train.h5.zip"] = archive
-    monkeypatch.setitem(_download._REGISTRY, "shd", {"train": ("shd_train.h5.zip", md5(archive))})
+    monkeypatch.setitem(_fetch._REGISTRY, "shd", {"train": ("shd_train.h5.zip", md5(archive))})
     cache = tmp_path / "cache"
     with pytest.raises(DownloadError, match=rf"refusing to extract member {re.escape(repr(member))}"):
         fetch("shd", cache, base_url=server.url, progress=False)
@@ -394,8 +393,8 @@ def test_fetch_defaults_to_zenke_lab_and_xdg_cache(tmp_path, monkeypatch):
 
 def test_registry_matches_the_published_files():
     # file names from https://zenkelab.org/datasets/, md5 digests as published by tonic 1.7.0 (hsd.py)
-    assert _download.ZENKE_URL == "https://zenkelab.org/datasets/"
-    assert _download._REGISTRY == {
+    assert _fetch.ZENKE_URL == "https://zenkelab.org/datasets/"
+    assert _fetch._REGISTRY == {
         "shd": {
             "train": ("shd_train.h5.zip", "f3252aeb598ac776c1b526422d90eecb"),
             "test": ("shd_test.h5.zip", "1503a5064faa34311c398fb0a1ed0a6f"),

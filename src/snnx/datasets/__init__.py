@@ -17,7 +17,7 @@ from snnx.datasets._download import ChecksumError as ChecksumError
 from snnx.datasets._download import DownloadError as DownloadError
 from snnx.datasets._download import OfflineError as OfflineError
 from snnx.datasets._download import download as download
-from snnx.datasets._download import fetch as fetch
+from snnx.datasets._fetch import fetch as fetch
 from snnx.datasets._heidelberg import HeidelbergSource as HeidelbergSource
 from snnx.datasets._heidelberg import load_heidelberg as load_heidelberg
 from snnx.datasets._heidelberg import shd as shd
