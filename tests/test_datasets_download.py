@@ -318,7 +318,14 @@ def test_fetch_end_to_end(shd_mirror, tmp_path):
     assert len(shd_mirror.requests) == 2  # extracted and verified: no network
     test_h5 = paths["test"].read_bytes()
     paths["test"].write_bytes(test_h5[:100])  # damaged: extracted again from the archive still there
-    fetch("shd", cache, base_url=shd_mirror.url + "/mirror/")
+    with pytest.warns(UserWarning, match=r"shd_test\.h5: the cached file does not match the sha256"):
+        fetch("shd", cache, base_url=shd_mirror.url + "/mirror/")
+    assert paths["test"].read_bytes() == test_h5 and len(shd_mirror.requests) == 2
+    flipped = bytearray(test_h5)
+    flipped[len(flipped) // 2] ^= 0xFF  # same size, one byte changed: HDF5 itself may not notice
+    paths["test"].write_bytes(bytes(flipped))
+    with pytest.warns(UserWarning, match=r"shd_test\.h5: the cached file does not match the sha256"):
+        fetch("shd", cache, base_url=shd_mirror.url + "/mirror/")
     assert paths["test"].read_bytes() == test_h5 and len(shd_mirror.requests) == 2
     for split in ("train", "test"):
         (cache / f"shd_{split}.h5.zip").unlink()

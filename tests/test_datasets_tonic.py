@@ -92,12 +92,15 @@ def test_binning_at_bin_edges(tmp_path):
     assert y.tolist() == [6]
 
 
-def test_short_and_empty_recordings_give_empty_frames(tmp_path):
+def test_short_recordings_give_empty_frames_and_empty_files_are_refused(tmp_path):
     short = np.array([[1, 2, 0, 500], [3, 4, 1, 503]])  # spans 3 us < T = 4 bins: w = 0, every bin empty
-    files.write_nmnist(tmp_path, {"train": [(short, 0), (np.zeros((0, 4), int), 1)]})
-    x, y = datasets.nmnist(tmp_path, num_steps=4)
+    files.write_nmnist(tmp_path / "short", {"train": [(short, 0), (short, 1)]})
+    x, y = datasets.nmnist(tmp_path / "short", num_steps=4)
     assert x.shape == (4, 2, 34, 34, 2) and not x.any() and y.tolist() == [0, 1]
     assert not reference_frames(short, 4, 34, 1).any()
+    files.write_nmnist(tmp_path / "empty", {"train": [(short, 0), (np.zeros((0, 4), int), 1)]})
+    with pytest.raises(ValueError, match=r"\.bin: this N-MNIST event file is empty \(0 bytes\)"):
+        datasets.nmnist(tmp_path / "empty", num_steps=4)
 
 
 @pytest.mark.parametrize("downsample", [1, 3])

@@ -3,7 +3,9 @@ HeidelbergSource streaming the real file layout, and bad files named in errors."
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
 
 import h5py
 import numpy as np
@@ -208,17 +210,102 @@ def test_bad_heidelberg_files_are_named(tmp_path):
     with pytest.raises(ValueError, match=r"channels\.h5': sample 0 has units outside \[0, 700\): 3\.\.701"):
         HeidelbergSource(channels)[0]
     mismatched = tmp_path / "mismatched.h5"
-    with h5py.File(mismatched, "w") as f:
-        f.create_dataset("spikes/times", data=np.zeros(2))
-        f.create_dataset("spikes/units", data=np.zeros(3))
-        f.create_dataset("labels", data=np.zeros(3))
-    with pytest.raises(ValueError, match=r"spikes/times \(2\), spikes/units \(3\) and labels \(3\) must"):
+    write_heidelberg(mismatched, [[0.1], [0.2]], [[1], [2]], [0, 1, 2])
+    with pytest.raises(ValueError, match=r"spikes/times \(2\), spikes/units \(2\) and labels \(3\) must"):
         HeidelbergSource(mismatched)
+    dense = tmp_path / "dense.h5"
+    with h5py.File(dense, "w") as f:
+        f.create_dataset("spikes/times", data=np.zeros((3, 4)))
+        f.create_dataset("spikes/units", data=np.zeros((3, 4)))
+        f.create_dataset("labels", data=np.zeros(3, np.uint16))
+    with pytest.raises(ValueError, match=r"'spikes/times' must hold one variable-length array per sample"):
+        HeidelbergSource(dense)
+    fractional = tmp_path / "fractional.h5"
+    write_heidelberg(fractional, [[0.1]], [[1]], [0])
+    with h5py.File(fractional, "r+") as f:
+        del f["labels"]
+        f.create_dataset("labels", data=np.array([0.5]))
+    with pytest.raises(
+        ValueError, match=r"fractional\.h5': 'labels' must be integers, one per sample, got float64"
+    ):
+        HeidelbergSource(fractional)
 
 
+@pytest.mark.slow  # starts a worker process
 def test_a_bad_sample_read_by_a_worker_names_the_file(tmp_path):
     path = tmp_path / "shd_test.h5"
     write_heidelberg(path, [[0.1]] * 6 + [[0.2, 0.3]], [[1]] * 6 + [[2, 900]], [0] * 7)
     loader = Loader(HeidelbergSource(path, num_steps=8), 7, shuffle=False, workers=1)
     with pytest.raises(ValueError, match=r"shd_test\.h5': sample 6 has units outside \[0, 700\): 2\.\.900"):
         list(loader(0))
+
+
+def test_evaluation_reads_every_sample_of_a_shuffled_loader():
+    x, y = toy_data(n=100, t=11)
+    packed = np.packbits(x.astype(np.uint8), axis=0)
+    model = tiny_model()
+    shuffled = Loader(ArraySource(packed, y, num_steps=11), 40)  # training defaults: shuffled, 2 full batches
+    assert len(shuffled) == 2 and shuffled.evaluation().num_samples == 100
+    on_loader = evaluate(model, losses.max_membrane_cross_entropy, shuffled)
+    on_arrays = evaluate(model, losses.max_membrane_cross_entropy, (x, y), batch_size=40)
+    assert on_loader["loss"] == pytest.approx(on_arrays["loss"], rel=1e-6)
+
+
+def test_a_superseded_iterator_refuses_to_read_and_bad_samples_raise_data_error(tmp_path):
+    _, labels, source = packed_source(n=40)
+    loader = Loader(source, 8, seed=5)
+    first, second = loader(0), loader(0)
+    next(first)
+    np.testing.assert_array_equal(next(second)[1], labels[expected_batches(40, 8, seed=5, epoch=0)[0]])
+    with pytest.raises(RuntimeError, match=r"epoch 0 of Loader\(.*\) was superseded: the loader was called"):
+        next(first)
+    partial = loader(1)
+    next(partial)  # an epoch left part-way: the next one still starts at its own first batch
+    got = [y for _, y in loader(2)]
+    for y, idx in zip(got, expected_batches(40, 8, seed=5, epoch=2), strict=True):
+        np.testing.assert_array_equal(y, labels[idx])
+    path = tmp_path / "shd_test.h5"
+    write_heidelberg(path, [[0.1], [0.2, 0.3]], [[1], [2, 900]], [0, 0])
+    with pytest.raises(datasets.DataError, match=r"shd_test\.h5': sample 1 has units outside"):
+        list(Loader(HeidelbergSource(path, num_steps=8), 2, shuffle=False)(0))
+
+
+class Interrupting(ArraySource):
+    """Sends this process SIGINT when sample ``at`` is read in epoch ``epoch``'s shuffle; counts reads."""
+
+    def __init__(self, *args, at=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.at, self.reads = at, 0
+
+    def __getitem__(self, i):
+        self.reads += 1
+        if self.at is not None and i == self.at:
+            self.at = None
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().__getitem__(i)
+
+
+@pytest.mark.slow  # three short trainings
+def test_fit_resumed_inside_an_epoch_equals_an_uninterrupted_run(tmp_path):
+    from snnx.train import TrainingInterrupted
+
+    x, y = toy_data(n=96, t=11)
+    packed = np.packbits(x.astype(np.uint8), axis=0)
+    run = dict(epochs=3, seed=2, progress=False)
+    reference = tiny_model()
+    fit(reference, optax.adam(1e-2), losses.max_membrane_cross_entropy,
+        Loader(ArraySource(packed, y, num_steps=11), 16, seed=2), **run)  # fmt: skip
+    source = Interrupting(packed, y, num_steps=11)
+
+    def arm(record, model):  # after epoch 1: interrupt when epoch 2 reads its third batch
+        source.at = int(expected_batches(96, 16, seed=2, epoch=1)[2][0])
+
+    with pytest.raises(TrainingInterrupted, match=r"in epoch 2, after step 3"):
+        fit(tiny_model(), optax.adam(1e-2), losses.max_membrane_cross_entropy, Loader(source, 16, seed=2),
+            checkpoint_dir=tmp_path, callbacks=[arm], **run)  # fmt: skip
+    resumed = tiny_model()
+    source = Interrupting(packed, y, num_steps=11)
+    fit(resumed, optax.adam(1e-2), losses.max_membrane_cross_entropy, Loader(source, 16, seed=2),
+        checkpoint_dir=tmp_path, resume=True, **run)  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(resumed[0].kernel[...]), np.asarray(reference[0].kernel[...]))
+    assert source.reads == 16 * (6 - 3) + 16 * 6  # the rest of epoch 1 and all of epoch 2, nothing before

@@ -223,6 +223,7 @@ EXPECTED = {
     "snnx.datasets": {
         "ArraySource",
         "ChecksumError",
+        "DataError",
         "DownloadError",
         "EventFrames",
         "HeidelbergSource",

@@ -113,11 +113,25 @@ def test_each_recipe_trains_end_to_end(data_dir, tmp_path, capsys, dataset, mode
     assert summary["nir"].endswith("model.nir") and (run / "raster.png").is_file()
     graph = nir.read(run / "model.nir")
     assert {type(node).__name__ for node in graph.nodes.values()} == nodes
+    assert cli(str(run), "nir", "--out", str(tmp_path / "again.nir")) == 0  # snnx export of the run folder
+    again = nir.read(tmp_path / "again.nir")
+    assert {type(node).__name__ for node in again.nodes.values()} == nodes
+    np.testing.assert_array_equal(
+        again.nodes["input"].input_type["input"], graph.nodes["input"].input_type["input"]
+    )
 
 
-@pytest.mark.slow  # two short trainings
+def cli(run, target, *argv):
+    """``snnx export TARGET RUN ARGV`` in-process."""
+    from test_cli_export import cli as export
+
+    return export(target, run, *argv)
+
+
+@pytest.mark.slow  # three short trainings
 def test_streaming_trains_exactly_as_in_memory(data_dir, tmp_path, capsys):
-    """--stream (grain workers every epoch) sees the batches of the in-memory path: identical runs."""
+    """--stream (grain workers every epoch) sees the batches of the in-memory path: identical runs; a
+    streamed run resumes in memory (--stream and --workers may change)."""
     runs = {}
     for how in (["--workers", "0"], ["--stream", "--workers", "2"]):
         name = "stream" if "--stream" in how else "memory"
@@ -144,6 +158,15 @@ def test_streaming_trains_exactly_as_in_memory(data_dir, tmp_path, capsys):
         runs[name] = json.loads((tmp_path / name / "metrics.json").read_text())["history"]
     for key in ("loss", "accuracy", "eval_loss", "eval_accuracy"):
         assert [h[key] for h in runs["stream"]] == [h[key] for h in runs["memory"]], key
+    argv = ["--dataset", "shd", "--data-dir", str(data_dir), "--epochs", "3", "--time-steps", "6",
+            "--batch-size", "8", "--hidden", "8", "--out", str(tmp_path), "--name", "stream", "--resume",
+            "--workers", "0"]  # fmt: skip
+    assert run_train(argv) == 0
+    assert "--stream on -> off; --workers 2 -> 0" in capsys.readouterr().err.replace("True", "on").replace(
+        "False", "off"
+    )
+    history = json.loads((tmp_path / "stream" / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3] and history[:2] == runs["stream"]
 
 
 def test_bad_files_are_one_line_errors(data_dir, tmp_path, capsys):
@@ -162,3 +185,24 @@ def test_bad_files_are_one_line_errors(data_dir, tmp_path, capsys):
     argv = ["--dataset", "ssc", "--data-dir", str(data_dir), "--batch-size", "49", "--out", str(tmp_path)]
     assert run_train(argv) == 2
     assert "--batch-size (49) must not exceed the training set size (48)" in capsys.readouterr().err
+    argv = ["--dataset", "ssc", "--data-dir", str(data_dir), "--stream", "--compiled", "--out", str(tmp_path)]
+    assert run_train(argv) == 2
+    assert (
+        "--compiled keeps the training set on the device: it cannot take --stream" in capsys.readouterr().err
+    )
+
+
+@pytest.mark.slow  # reads until the bad sample inside training
+def test_a_bad_sample_met_while_streaming_is_one_line(data_dir, tmp_path, capsys):
+    write_heidelberg(
+        data_dir / "ssc_train.h5", [[0.1]] * 15 + [[0.2, 0.3]], [[1]] * 15 + [[2, 700]], [0] * 16
+    )
+    argv = ["--dataset", "ssc", "--data-dir", str(data_dir), "--stream", "--workers", "0", "--epochs", "1",
+            "--batch-size", "4", "--hidden", "8", "--time-steps", "6", "--out", str(tmp_path)]  # fmt: skip
+    assert run_train(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("snnx train: error: --dataset ssc: `path` ")
+        and "ssc_train.h5': sample 15 has units" in err
+    )
+    assert len(err.splitlines()) == 1

@@ -438,6 +438,7 @@ NOT_CALLABLE = {
     "exportable_types": "takes no arguments (its contents: tests/test_nir_export.py)",
     "refused_types": "takes no arguments (its contents: tests/test_nir_export.py)",
     "datasets": "subpackage (its functions have rows)",
+    "DataError": "an error type (raised by Loader when a source fails: tests/test_loader.py)",
     "ChecksumError": "an error type (raised by download: tests/test_datasets_download.py)",
     "DownloadError": "an error type (raised by download: tests/test_datasets_download.py)",
     "OfflineError": "an error type (raised by download: tests/test_datasets_download.py)",

@@ -222,12 +222,14 @@ def _run(args) -> str:
         )
     model, input_shape = load_source(args.source, dt)
     if args.target == "nir":
-        from snnx.cli._train import NIR_DT
+        from snnx.cli._train import NIR_DT, nir_input_shape
         from snnx.nir import to_nir, write
 
         if isinstance(input_shape, dict):
             raise UsageError("the nir target takes a model with one input")
         step = dt if dt is not None else NIR_DT
+        if is_run:  # a run's event frames (H, W, C): NIR's (C, H, W)
+            input_shape = nir_input_shape(input_shape)
         write(args.out, to_nir(model, input_shape, step))
         return f"wrote {args.out} (NIR at dt = {step:g} s, input {_describe(input_shape)})"
     from snnx import export

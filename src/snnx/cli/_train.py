@@ -95,7 +95,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "memory once (the default for splits over 2 GiB bit-packed)",
     )
     p.add_argument(
-        "--workers", default=None, help="processes that read and bin the data files (default: min(4, CPUs))"
+        "--workers",
+        default=None,
+        help="processes that read and bin the data files (default: half the CPUs, 1 to 4)",
     )
     p.add_argument("--encoding", default="rate", help="digits spike code: rate or latency (default: rate)")
     p.add_argument("--label-smoothing", default="0.15", help="label smoothing of the loss (default: 0.15)")
@@ -219,8 +221,8 @@ def _devices(text: str | None) -> int | str | None:
 
 
 def _workers(text: str | None) -> int:
-    if text is None:
-        return min(4, os.cpu_count() or 1)
+    if text is None:  # half the cores, the others for the training step (benchmarks/README.md)
+        return max(1, min(4, (os.cpu_count() or 1) // 2))
     return _int("workers", text, 0)
 
 
@@ -249,6 +251,8 @@ def parse_config(args: argparse.Namespace) -> dict:
             f"--dataset {dataset} needs --data-dir with {dataset}_train.h5/_test.h5 "
             f"(python -c \"import snnx; print(snnx.datasets.fetch('{dataset}'))\" downloads them)"
         )
+    if getattr(args, "stream", False) and getattr(args, "compiled", False):
+        raise UsageError("--compiled keeps the training set on the device: it cannot take --stream")
     if args.resume and getattr(args, "overwrite", False):
         raise UsageError("--resume continues the run and --overwrite replaces it: give one of them")
     quant = getattr(args, "quant", None)
@@ -352,9 +356,13 @@ def _load(cfg: dict):
             train = train.arrays()  # the fast in-memory path: read once, shuffled by fit
     except ValueError as err:  # a damaged file, a label out of range, an empty split: named by the source
         raise UsageError(f"--dataset {cfg['dataset']}: {' '.join(str(err).split())}") from None
-    if cfg.get("stream") and cfg.get("compiled"):
-        raise UsageError("--compiled keeps the training set on the device: it cannot --stream it")
-    return train, len(train_source), train_source.sample_shape, (x_test, y_test), CLASSES[cfg["dataset"]]
+    if cfg.get("compiled") and isinstance(train, datasets.Loader):  # --stream itself: parse_config
+        raise UsageError(
+            f"--compiled keeps the training set on the device: it cannot take a training split of "
+            f"{packed_bytes / 2**30:.1f} GiB bit-packed, which is streamed"
+        )
+    size = train.num_samples if isinstance(train, datasets.Loader) else train[0].shape[1]  # this process's
+    return train, size, train_source.sample_shape, (x_test, y_test), CLASSES[cfg["dataset"]]
 
 
 def _sources(cfg: dict):
@@ -448,6 +456,12 @@ def deployable_model(cfg: dict, model):
     return quant.ptq(model, quant.Rule(cfg["quant"], calibration="mse"))
 
 
+def nir_input_shape(sample_shape) -> tuple[int, ...]:
+    """A run's per-sample input shape as NIR writes it: event frames ``(H, W, C)`` become ``(C, H, W)``."""
+    shape = tuple(sample_shape)
+    return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
+
+
 def _write_nir(model, sample_shape, path: str) -> str | None:
     """Export to NIR; returns an explanation when the exporter is not available."""
     try:
@@ -455,10 +469,7 @@ def _write_nir(model, sample_shape, path: str) -> str | None:
     except ImportError as err:
         return f"snnx.nir.to_nir/write not available ({err})"
     try:
-        shape = tuple(sample_shape)
-        if len(shape) == 3:  # event frames: snnx's (H, W, C) is NIR's channels-first (C, H, W)
-            shape = (shape[2], shape[0], shape[1])
-        graph = to_nir(model, shape, NIR_DT)
+        graph = to_nir(model, nir_input_shape(sample_shape), NIR_DT)
     except (ValueError, TypeError, NotImplementedError) as err:  # e.g. a neuron without a NIR form
         return f"not exportable: {err}"
     write(path, graph)
@@ -636,6 +647,7 @@ def train(cfg: dict) -> dict:
 
 
 def command(args: argparse.Namespace) -> int:
+    from snnx.datasets import DataError
     from snnx.train import TrainingDivergedError, TrainingInterrupted
 
     try:
@@ -651,6 +663,9 @@ def command(args: argparse.Namespace) -> int:
         why = f"({err})" if str(err) else "before training started"
         print(f"snnx train: interrupted {why}", file=sys.stderr)
         return 130
+    except DataError as err:  # a streamed sample that cannot be read: the message names the file
+        print(f"snnx train: error: --dataset {args.dataset}: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
     except TrainingDivergedError as err:  # NaN/Inf loss: the last good checkpoint is kept
         print(f"snnx train: error: {err}; rerun with --resume after fixing it", file=sys.stderr)
         return 1

@@ -23,6 +23,7 @@ from snnx.datasets._heidelberg import load_heidelberg as load_heidelberg
 from snnx.datasets._heidelberg import shd as shd
 from snnx.datasets._heidelberg import ssc as ssc
 from snnx.datasets._loader import ArraySource as ArraySource
+from snnx.datasets._loader import DataError as DataError
 from snnx.datasets._loader import Loader as Loader
 from snnx.datasets._tonic import EventFrames as EventFrames
 from snnx.datasets._tonic import dvs_gesture as dvs_gesture
@@ -31,6 +32,7 @@ from snnx.datasets._tonic import nmnist as nmnist
 __all__ = [
     "ArraySource",
     "ChecksumError",
+    "DataError",
     "DownloadError",
     "EventFrames",
     "HeidelbergSource",

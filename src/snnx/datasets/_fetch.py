@@ -7,10 +7,12 @@ https://zenkelab.org/datasets/.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import shutil
+import warnings
 import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -52,19 +54,37 @@ def _marker(h5: Path) -> Path:
     return h5.with_name(h5.name + ".json")
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _is_extracted(h5: Path, archive_name: str, md5: str) -> bool:
-    """Whether ``h5`` was extracted from the verified archive, per its marker, and still has its size."""
+    """Whether ``h5`` was extracted from the verified archive, per its marker, and still has its content
+    (the sha256 the marker recorded); a changed file is reported and extracted again."""
     try:
         info = json.loads(_marker(h5).read_text())
-        return (
+        recorded = (
             isinstance(info, dict)
             and info.get("archive") == archive_name
             and info.get("md5") == md5
             and h5.is_file()
-            and h5.stat().st_size == info.get("size")
         )
+        if not recorded:
+            return False
+        if h5.stat().st_size == info.get("size") and _sha256(h5) == info.get("sha256"):
+            return True
     except (OSError, ValueError):
         return False
+    warnings.warn(
+        f"{h5}: the cached file does not match the sha256 recorded when it was extracted from "
+        f"{archive_name} (it was changed or corrupted); extracting it again",
+        stacklevel=3,
+    )
+    return False
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -105,7 +125,13 @@ def _extract(archive: Path, h5: Path, archive_name: str, md5: str) -> None:
         raise DownloadError(
             f"{archive} is not a readable zip archive ({err}); delete it and fetch again"
         ) from err
-    info = {"archive": archive_name, "md5": md5, "member": wanted[0].filename, "size": h5.stat().st_size}
+    info = {
+        "archive": archive_name,
+        "md5": md5,
+        "member": wanted[0].filename,
+        "size": h5.stat().st_size,
+        "sha256": _sha256(h5),
+    }
     _write_atomic(_marker(h5), lambda f: f.write(json.dumps(info, indent=1).encode()))
 
 
@@ -119,18 +145,20 @@ def fetch(
     """Download, verify and extract the SHD or SSC spike files; returns the path of each split's ``.h5``.
 
     The Zenke-lab archives (https://zenkelab.org/datasets/, Cramer et al.
-    2020) are downloaded with :func:`download` (resumed, md5-verified, with a
+    2022) are downloaded with :func:`download` (resumed, md5-verified, with a
     progress bar) into the cache folder, and the ``.h5`` each holds is
     extracted next to it (to a temporary name, then moved into place).
     ``shd``: ``shd_train.h5.zip``, ``shd_test.h5.zip``; ``ssc``:
     ``ssc_train.h5.zip``, ``ssc_valid.h5.zip``, ``ssc_test.h5.zip``.
 
     Next to each ``X.h5`` a marker ``X.h5.json`` records the md5 of the
-    archive it came from and its size. A later call trusts an ``.h5`` whose
-    marker names the expected md5 and whose size is unchanged, and then makes
-    no network access (even when the ``.zip`` has been deleted to save space);
-    otherwise it re-verifies the ``.zip`` (downloading it again when missing or
-    corrupted) and extracts it again. Delete ``X.h5.json`` to force that. An
+    archive it came from and the size and sha256 of the extracted file. A
+    later call trusts an ``.h5`` whose marker names the expected md5 and whose
+    sha256 is unchanged (hashing it takes about a second per GB), and then
+    makes no network access, even when the ``.zip`` has been deleted to save
+    space. A changed or corrupted ``.h5`` is never used silently: a warning
+    names it, and the ``.zip`` is re-verified (downloaded again when missing or
+    corrupted) and extracted again. Delete ``X.h5.json`` to force that. An
     ``.h5`` put there by hand, without a marker, is not used: put the ``.zip``
     there instead.
 

@@ -11,6 +11,8 @@ them on the device.
 
 from __future__ import annotations
 
+import atexit
+import weakref
 from collections.abc import Iterator
 
 import numpy as np
@@ -19,6 +21,21 @@ from snnx.datasets._common import check_int, check_shard
 
 #: Epochs the worker pipeline is laid out for: it runs across epochs without restarting its workers.
 _EPOCHS = 1 << 20
+#: Loaders with running workers, closed at exit (before grain's shared memory is torn down).
+_LIVE: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for loader in list(_LIVE):
+        loader.close()
+
+
+class DataError(ValueError):
+    """A sample could not be read (a damaged file, a label out of range, ...): the message names the file.
+
+    Raised by :class:`Loader` when its source fails, in this process or in a worker.
+    """
 
 
 def _import_grain():
@@ -200,6 +217,8 @@ class Loader:
             )
         self._it = None  # the live grain iterator and the batch it yields next: (epoch, step)
         self._next = None
+        self._generation = 0  # which iterator may read from self._it
+        self._eval = None  # the evaluation view (see evaluation())
 
     def _order(self, epoch: int) -> np.ndarray:
         return shard_order(
@@ -261,20 +280,48 @@ class Loader:
     def _epoch(self, epoch: int, start: int):
         # unshuffled epochs are all alike: a finished one is followed by any epoch's first batch
         alike = not self.shuffle and self._next is not None and self._next[1] == start
-        if self._next != (epoch, start) and not alike:
+        at = (epoch, start) if start < self.steps else (epoch + 1, 0)
+        if self._it is None or (self._next != at and not alike):
             self.close()
             self._it = self._pipeline(epoch, start)
-        self._next = None  # unknown until the epoch is read to its end
+            _LIVE.add(self)
+        self._generation += 1  # an older iterator of this loader may not read any more
+        generation = self._generation
+        self._next = at  # where the pipeline stands
         for step in range(start, self.steps):
+            if self._generation != generation:
+                raise RuntimeError(
+                    f"this iterator over epoch {epoch} of {self!r} was superseded: the loader was called "
+                    "again (or closed) before it finished, and one loader reads one epoch at a time"
+                )
             try:
                 x, y = next(self._it)
-            except BaseException:  # a failed read (named by the source) or an interrupt: stop the workers
+            except ValueError as err:  # a bad sample, named by its source (also from a worker)
+                self.close()
+                raise DataError(str(err)) from err
+            except BaseException:  # an interrupt or a crashed worker: stop the workers
                 self.close()
                 raise
-            # plain arrays: grain's shared-memory views must not outlive their workers
-            yield np.array(x, copy=True), np.array(y, copy=True)
+            # plain arrays: grain's shared-memory views must not outlive their workers (nor this frame)
+            batch = np.array(x, copy=True), np.array(y, copy=True)
+            del x, y
             self._next = (epoch, step + 1) if step + 1 < self.steps else (epoch + 1, 0)
-        self._next = (epoch + 1, 0)
+            yield batch
+
+    def evaluation(self) -> Loader:
+        """This loader as evaluation reads it: every sample, in order (``self`` when it already is).
+
+        ``fit``/``evaluate`` read an ``eval_data`` loader through this view, so a
+        shuffled loader with ``drop_remainder`` still evaluates every sample once.
+        """
+        if not self.shuffle and not self.drop_remainder:
+            return self
+        if self._eval is None:
+            self._eval = Loader(
+                self.source, self.batch_size, shuffle=False, drop_remainder=False, workers=self.workers,
+                buffer=self.buffer, process_index=self.process_index, process_count=self.process_count,
+            )  # fmt: skip
+        return self._eval
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Every sample of this process's shard, in order, as one pair ``(x, y)`` (the in-memory path).
@@ -299,6 +346,10 @@ class Loader:
     def close(self) -> None:
         """Stop the worker processes (the next batch starts them again)."""
         it, self._it, self._next = self._it, None, None
+        self._generation += 1
+        _LIVE.discard(self)
+        if self._eval is not None:
+            self._eval.close()
         close = getattr(it, "close", None)
         if close is not None:
             close()

@@ -302,6 +302,11 @@ class EventFrames:
         path = dataset.data[index]
         if self.name == "nmnist":
             size = os.path.getsize(path)
+            if size == 0:
+                raise ValueError(
+                    f"{path}: this N-MNIST event file is empty (0 bytes); a recording holds 5-byte event "
+                    "records: the file was truncated or not copied"
+                )
             if size % 5:
                 raise ValueError(
                     f"{path}: N-MNIST event files are 5-byte records, but this one has {size} bytes "

@@ -111,8 +111,8 @@ def iterate(data, batch_size: int, *, epoch: int, seed: int, train: bool, start:
     if isinstance(data, ArrayData):
         batches = data.batches(batch_size, epoch=epoch, seed=seed, shuffle=train, drop_remainder=train)
         return itertools.islice(batches, start, None)
-    if is_loader(data):
-        return data(epoch, start)
+    if is_loader(data):  # evaluation reads every sample once, in order, whatever the loader's shuffling
+        return data(epoch, start) if train else data.evaluation()(epoch, start)
     return itertools.islice(data(epoch), start, None)
 
 
