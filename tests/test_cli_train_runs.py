@@ -139,7 +139,7 @@ def test_resume_names_every_changed_option_and_refuses(tmp_path, capsys):
         f"snnx train: error: --resume {tmp_path / 'tiny'}: the options differ from the saved run "
         "(saved -> now): --epochs 1 -> 4; --lr 0.002 -> 0.001; --hidden 256 -> 128; "
         "--encoding rate -> latency; --seed 0 -> 1; only --epochs, --data-dir, --devices, --stream, "
-        "--workers may change when resuming: rerun with the saved values, or start a new run with "
+        "--workers, --cache may change when resuming: rerun with the saved values, or start a new run with "
         "--overwrite or another --name"
     )
 

@@ -309,3 +309,36 @@ def test_fit_resumed_inside_an_epoch_equals_an_uninterrupted_run(tmp_path):
         checkpoint_dir=tmp_path, resume=True, **run)  # fmt: skip
     np.testing.assert_array_equal(np.asarray(resumed[0].kernel[...]), np.asarray(reference[0].kernel[...]))
     assert source.reads == 16 * (6 - 3) + 16 * 6  # the rest of epoch 1 and all of epoch 2, nothing before
+
+
+def test_packed_cache_bins_once_then_reads_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "shd_train.h5"
+    heidelberg_file(path, n=30)
+    source = HeidelbergSource(path, num_steps=20, num_classes=20)
+    cache_file = tmp_path / "cache" / "shd-20.packed"
+    cache = datasets.PackedCache(source, cache_file)
+    assert len(cache) == 30 and cache.num_steps == 20 and cache.sample_shape == (700,)
+    assert cache_file.stat().st_size == 30 * 3 * 700  # one (ceil(20/8), 700) record per sample
+    for i in (0, 17, 29):
+        x, label = pickle.loads(pickle.dumps(cache))[i]  # what a worker receives: the path, not the map
+        want, want_label = source[i]
+        np.testing.assert_array_equal(x, want)
+        assert label == want_label
+    for (xa, ya), (xb, yb) in zip(Loader(cache, 8, seed=1)(3), Loader(source, 8, seed=1)(3), strict=True):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+
+    def no_rebuild(*args):
+        raise AssertionError("the cache was rebuilt")
+
+    with monkeypatch.context() as m:
+        m.setattr(datasets.PackedCache, "_build", no_rebuild)
+        datasets.PackedCache(source, cache_file)  # a matching cache is only opened
+    with pytest.warns(UserWarning, match=r"shd-20\.packed: the cache does not match .*building it again"):
+        datasets.PackedCache(HeidelbergSource(path, num_steps=20, window=0.5), cache_file)  # other settings
+    with open(cache_file, "r+b") as f:
+        f.truncate(100)  # an incomplete cache file
+    with pytest.warns(UserWarning, match=r"incomplete cache file"):
+        rebuilt = datasets.PackedCache(source, cache_file)
+    np.testing.assert_array_equal(rebuilt[29][0], source[29][0])
+    assert sorted(p.name for p in cache_file.parent.iterdir()) == ["shd-20.packed", "shd-20.packed.json"]

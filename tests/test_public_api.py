@@ -229,6 +229,7 @@ EXPECTED = {
         "HeidelbergSource",
         "Loader",
         "OfflineError",
+        "PackedCache",
         "digits",
         "digits_images",
         "download",

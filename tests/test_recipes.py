@@ -128,13 +128,14 @@ def cli(run, target, *argv):
     return export(target, run, *argv)
 
 
-@pytest.mark.slow  # three short trainings
+@pytest.mark.slow  # four short trainings
 def test_streaming_trains_exactly_as_in_memory(data_dir, tmp_path, capsys):
     """--stream (grain workers every epoch) sees the batches of the in-memory path: identical runs; a
-    streamed run resumes in memory (--stream and --workers may change)."""
+    streamed run resumes in memory (--stream and --workers may change); a cached stream too."""
     runs = {}
-    for how in (["--workers", "0"], ["--stream", "--workers", "2"]):
-        name = "stream" if "--stream" in how else "memory"
+    cache = str(tmp_path / "cache")
+    for how in (["--workers", "0"], ["--stream", "--workers", "2"], ["--stream", "--cache", cache]):
+        name = "cached" if "--cache" in how else "stream" if "--stream" in how else "memory"
         argv = [
             "--dataset",
             "shd",
@@ -158,6 +159,11 @@ def test_streaming_trains_exactly_as_in_memory(data_dir, tmp_path, capsys):
         runs[name] = json.loads((tmp_path / name / "metrics.json").read_text())["history"]
     for key in ("loss", "accuracy", "eval_loss", "eval_accuracy"):
         assert [h[key] for h in runs["stream"]] == [h[key] for h in runs["memory"]], key
+        assert [h[key] for h in runs["cached"]] == [h[key] for h in runs["memory"]], key
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        "shd-train-T6.packed",
+        "shd-train-T6.packed.json",
+    ]
     argv = ["--dataset", "shd", "--data-dir", str(data_dir), "--epochs", "3", "--time-steps", "6",
             "--batch-size", "8", "--hidden", "8", "--out", str(tmp_path), "--name", "stream", "--resume",
             "--workers", "0"]  # fmt: skip

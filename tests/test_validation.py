@@ -393,6 +393,9 @@ TABLE = [
      r"`num_steps` must be >= 1, got 0"),
     ("ArraySource", lambda: _datasets("ArraySource")(np.zeros(3), np.zeros(3)), ValueError,
      r"`x` must be time-major with shape \(T, N, \.\.\.\), got shape \(3,\)"),
+    ("PackedCache", lambda: _datasets("PackedCache")(_datasets("ArraySource")(np.zeros((2, 3)), np.zeros(3)),
+                                                     "/x"),
+     ValueError, r"`source` ArraySource must be bit-packed, with `num_steps` and `sample_shape`"),
     ("Loader", lambda: _datasets("Loader")(_datasets("ArraySource")(np.zeros((2, 3)), np.zeros(3)), 0),
      ValueError, r"`batch_size` must be >= 1, got 0"),
     # recording and activity

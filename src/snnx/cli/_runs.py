@@ -18,7 +18,7 @@ CONFIG = "config.json"
 #: Options a resumed run may change: training longer (the cosine learning-rate schedule is
 #: recomputed for the new ``--epochs``), the same files in another folder, another device
 #: count. Every other option changes the model, the data or the optimisation.
-SAFE_TO_CHANGE = ("epochs", "data_dir", "devices", "stream", "workers")  # none changes a batch
+SAFE_TO_CHANGE = ("epochs", "data_dir", "devices", "stream", "workers", "cache")  # none changes a batch
 #: Config entries that locate the run or choose the action; they are not part of the run.
 _NOT_SAVED = ("out", "name", "resume", "overwrite")
 

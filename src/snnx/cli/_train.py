@@ -95,6 +95,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "memory once (the default for splits over 2 GiB bit-packed)",
     )
     p.add_argument(
+        "--cache",
+        default=None,
+        metavar="DIR",
+        help="with a streamed training split: bin it once into a bit-packed file in DIR and stream that "
+        "(snnx.datasets.PackedCache; later epochs and runs skip the decoding)",
+    )
+    p.add_argument(
         "--workers",
         default=None,
         help="processes that read and bin the data files (default: half the CPUs, 1 to 4)",
@@ -278,6 +285,7 @@ def parse_config(args: argparse.Namespace) -> dict:
         "time_steps": _int("time-steps", given("time_steps"), 1),
         "stream": bool(getattr(args, "stream", False)),
         "workers": _workers(getattr(args, "workers", None)),
+        "cache": getattr(args, "cache", None),
         "encoding": args.encoding,
         "seed": _int("seed", args.seed, 0),
         "label_smoothing": _fraction("label-smoothing", args.label_smoothing),
@@ -354,6 +362,12 @@ def _load(cfg: dict):
         )
         if not (cfg.get("stream") or packed_bytes > _recipes.IN_MEMORY_BYTES):
             train = train.arrays()  # the fast in-memory path: read once, shuffled by fit
+        elif cfg.get("cache"):  # streamed from a file binned once
+            name = f"{cfg['dataset']}-train-T{cfg['time_steps']}.packed"
+            cached = datasets.PackedCache(
+                train_source, os.path.join(cfg["cache"], name), workers=cfg["workers"]
+            )
+            train = loader(cached, cfg["batch_size"])
     except ValueError as err:  # a damaged file, a label out of range, an empty split: named by the source
         raise UsageError(f"--dataset {cfg['dataset']}: {' '.join(str(err).split())}") from None
     if cfg.get("compiled") and isinstance(train, datasets.Loader):  # --stream itself: parse_config

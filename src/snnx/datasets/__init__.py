@@ -8,9 +8,11 @@ need the optional ``tonic`` (``pip install 'snnx[data]'``). Every loader takes
 For data that should not be read into memory at once, a random-access source
 (:class:`HeidelbergSource`, :class:`EventFrames`, :class:`ArraySource`) feeds a
 :class:`Loader`: grain worker processes read and bit-pack the samples, and
-:func:`snnx.train.fit` takes the loader as its data.
+:func:`snnx.train.fit` takes the loader as its data. :class:`PackedCache` bins a
+source once into a file on disk, so later epochs only copy bytes.
 """
 
+from snnx.datasets._cache import PackedCache as PackedCache
 from snnx.datasets._digits import digits as digits
 from snnx.datasets._digits import digits_images as digits_images
 from snnx.datasets._download import ChecksumError as ChecksumError
@@ -38,6 +40,7 @@ __all__ = [
     "HeidelbergSource",
     "Loader",
     "OfflineError",
+    "PackedCache",
     "digits",
     "digits_images",
     "download",

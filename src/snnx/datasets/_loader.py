@@ -143,8 +143,14 @@ class Loader:
     whole batches; grain hands them back through shared memory, still
     bit-packed (8 steps per byte), and keeps ``buffer`` batches per worker in
     flight. The workers start on the first batch and serve the following
-    epochs without restarting; :meth:`close` (or leaving a ``with`` block) stops
-    them.
+    epochs without restarting; :meth:`close` (or leaving a ``with`` block, or
+    the end of the program) stops them. They are started with Python's
+    ``spawn`` method, so a script that uses them keeps its work under
+    ``if __name__ == "__main__":``. One epoch is read at a time: calling the
+    loader again makes an unfinished earlier iterator raise ``RuntimeError``.
+    A sample that cannot be read raises :class:`DataError` with the source's
+    message (naming the file). As evaluation data, ``fit`` and ``evaluate``
+    read :meth:`evaluation`: every sample once, in order.
 
     Args:
         source: ``len(source)`` samples, ``source[i] -> (x, label)``; bit-packed
@@ -401,6 +407,7 @@ class ArraySource:
                 )
             self.num_steps = num_steps
         self.x, self.y, self.description = x, y, description
+        self.sample_shape = x.shape[2:]
 
     def __len__(self) -> int:
         return self.x.shape[1]
