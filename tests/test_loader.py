@@ -55,7 +55,8 @@ def test_batches_follow_seed_and_epoch_and_stay_packed():
 def test_workers_give_the_same_batches_and_resume_inside_an_epoch():
     spikes, labels, source = packed_source(n=150)
     plain = Loader(source, 16, seed=2)
-    with Loader(source, 16, seed=2, workers=2, buffer=1) as loader:  # workers start once
+    with Loader(source, 16, seed=2, workers=2, buffer=1) as loader:
+        loader.plan_epochs(2)  # one set of workers for epochs 0 and 1 (fit plans its epochs)
         for epoch in (0, 1):  # the second epoch continues the running workers
             for (xa, ya), (xb, yb) in zip(loader(epoch), plain(epoch), strict=True):
                 np.testing.assert_array_equal(xa, xb)

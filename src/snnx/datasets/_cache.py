@@ -107,14 +107,12 @@ class PackedCache:
         labels = []
         try:
             data = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=self._shape)
-            with Loader(
-                source, 256, shuffle=False, workers=workers, process_index=0, process_count=1
-            ) as loader:
-                start = 0
-                for x, y in loader(0):
-                    data[start : start + x.shape[1]] = np.moveaxis(x, 1, 0)
-                    labels.extend(y.tolist())
-                    start += x.shape[1]
+            loader = Loader(source, 256, shuffle=False, workers=workers, process_index=0, process_count=1)
+            start = 0
+            for x, y in loader.single_pass():
+                data[start : start + x.shape[1]] = np.moveaxis(x, 1, 0)
+                labels.extend(y.tolist())
+                start += x.shape[1]
             data.flush()
             del data
             os.replace(tmp, self.path)

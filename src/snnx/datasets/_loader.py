@@ -12,6 +12,7 @@ them on the device.
 from __future__ import annotations
 
 import atexit
+import itertools
 import weakref
 from collections.abc import Iterator
 
@@ -142,9 +143,10 @@ class Loader:
     Workers: ``workers`` processes (``0``: read in this process) each build
     whole batches; grain hands them back through shared memory, still
     bit-packed (8 steps per byte), and keeps ``buffer`` batches per worker in
-    flight. The workers start on the first batch and serve the following
-    epochs without restarting; :meth:`close` (or leaving a ``with`` block, or
-    the end of the program) stops them. They are started with Python's
+    flight. The workers start on an epoch's first batch and end with its last;
+    after :meth:`plan_epochs` (which ``fit`` calls), one set of workers serves
+    all the planned epochs. :meth:`close` (or leaving a ``with`` block, or the
+    end of the program) stops them early. They are started with Python's
     ``spawn`` method, so a script that uses them keeps its work under
     ``if __name__ == "__main__":``. One epoch is read at a time: calling the
     loader again makes an unfinished earlier iterator raise ``RuntimeError``.
@@ -225,6 +227,8 @@ class Loader:
         self._next = None
         self._generation = 0  # which iterator may read from self._it
         self._eval = None  # the evaluation view (see evaluation())
+        self._planned = 0  # epochs one pipeline serves (plan_epochs); at least the one asked for
+        self._stop = 0  # the batch index where the running pipeline ends
 
     def _order(self, epoch: int) -> np.ndarray:
         return shard_order(
@@ -251,7 +255,9 @@ class Loader:
         """Batches per epoch."""
         return self.steps
 
-    def _pipeline(self, epoch: int, start: int):
+    def _pipeline(self, epoch: int, start: int, stop: int | None = None):
+        """grain's iterator from batch ``start`` of ``epoch`` on: across epochs, or up to batch ``stop``
+        of all (a one-pass read, whose workers then do not prefetch the next epoch)."""
         grain = _import_grain()
         batches = _Batches(
             self.source,
@@ -264,7 +270,10 @@ class Loader:
             count=self.process_count,
         )
         first = epoch * self.steps + start
-        ds = grain.MapDataset.source(batches)[first:]
+        if stop is None:  # up to the end of the planned epochs (at least this one): the workers then end
+            stop = max(self._planned, epoch + 1) * self.steps
+        self._stop = stop
+        ds = grain.MapDataset.source(batches)[first:stop]
         it = ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
         if self.workers:
             options = grain.MultiprocessingOptions(
@@ -287,7 +296,8 @@ class Loader:
         # unshuffled epochs are all alike: a finished one is followed by any epoch's first batch
         alike = not self.shuffle and self._next is not None and self._next[1] == start
         at = (epoch, start) if start < self.steps else (epoch + 1, 0)
-        if self._it is None or (self._next != at and not alike):
+        ended = self._next is not None and self._next[0] * self.steps + self._next[1] >= self._stop
+        if self._it is None or ended or (self._next != at and not alike):
             self.close()
             self._it = self._pipeline(epoch, start)
             _LIVE.add(self)
@@ -314,6 +324,17 @@ class Loader:
             self._next = (epoch, step + 1) if step + 1 < self.steps else (epoch + 1, 0)
             yield batch
 
+    def plan_epochs(self, epochs: int) -> None:
+        """Let one pipeline serve epochs ``0 .. epochs - 1`` without restarting its workers.
+
+        Without a plan, each epoch's workers start with its first batch and end
+        with its last. :func:`snnx.train.fit` plans its ``epochs``. (Stopping
+        workers part-way through is slow in grain 0.2.18: it waits up to 25 s
+        per worker for one blocked on its full buffer, so pipelines end where
+        they are planned to.)
+        """
+        self._planned = check_int("epochs", epochs, 0)
+
     def evaluation(self) -> Loader:
         """This loader as evaluation reads it: every sample, in order (``self`` when it already is).
 
@@ -328,6 +349,21 @@ class Loader:
                 buffer=self.buffer, process_index=self.process_index, process_count=self.process_count,
             )  # fmt: skip
         return self._eval
+
+    def single_pass(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Epoch 0's batches, read by workers that stop at its end (one pass over the data).
+
+        For reading a dataset once (:meth:`arrays`, :class:`PackedCache`): unlike
+        ``loader(0)``, the workers do not go on to prefetch the next epoch.
+        """
+        it = self._pipeline(0, 0)
+        try:
+            for x, y in _checked(itertools.islice(it, self.steps)):
+                batch = np.array(x, copy=True), np.array(y, copy=True)
+                del x, y
+                yield batch
+        finally:
+            _close(it)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Every sample of this process's shard, in order, as one pair ``(x, y)`` (the in-memory path).
@@ -345,8 +381,7 @@ class Loader:
             process_index=self.process_index,
             process_count=self.process_count,
         )
-        with loader:
-            parts = list(loader(0))
+        parts = list(loader.single_pass())
         return np.concatenate([x for x, _ in parts], axis=1), np.concatenate([y for _, y in parts])
 
     def close(self) -> None:
@@ -356,9 +391,8 @@ class Loader:
         _LIVE.discard(self)
         if self._eval is not None:
             self._eval.close()
-        close = getattr(it, "close", None)
-        if close is not None:
-            close()
+        if it is not None:
+            _close(it)
 
     def __enter__(self) -> Loader:
         return self
@@ -377,6 +411,24 @@ class Loader:
             f"Loader({describe(self.source)}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"workers={self.workers}, steps={self.steps})"
         )
+
+
+def _close(it) -> None:
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()
+
+
+def _checked(it):
+    """``it``'s items; a failed read (a ``ValueError`` naming the file) becomes a :class:`DataError`."""
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except ValueError as err:
+            raise DataError(str(err)) from err
+        yield item
 
 
 class ArraySource:

@@ -330,6 +330,8 @@ def fit(
         placement.check_batch_size("batch_size", batch_size)
     if placement is not None and is_loader(train):
         placement.check_batch_size("train_data.batch_size", train.batch_size)
+    if is_loader(train):  # one worker pipeline for the whole run
+        train.plan_epochs(epochs)
     optimizer = _as_optimizer(model, optimizer)
 
     history: list[dict] = []
