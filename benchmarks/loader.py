@@ -134,6 +134,7 @@ def stream_epochs(path, num_steps: int, workers: int, src=None) -> dict:
     epoch_s, first, seen = [], None, 0
     src = source(path, num_steps) if src is None else src
     with Loader(src, BATCH, workers=workers, seed=0) as loader:
+        loader.plan_epochs(2)  # one set of workers for both epochs, as fit plans its run
         for epoch in (0, 1):
             t0, seen = time.perf_counter(), 0
             for _, yb in loader(epoch):
