@@ -132,6 +132,8 @@ def test_loader_and_fit_argument_errors():
         Loader(source, 2, process_index=2, process_count=2)
     with pytest.raises(ValueError, match=r"`workers` must be >= 0, got -1"):
         Loader(source, 2, workers=-1)
+    with pytest.raises(ValueError, match=r"`epochs` must be >= 0, got -1"):
+        Loader(source, 2).plan_epochs(-1)
     with pytest.raises(ValueError, match=r"`start` must be <= the 5 batches of an epoch, got 6"):
         Loader(source, 2)(0, start=6)
     with pytest.raises(ValueError, match=r"`x` must be bit-packed uint8 with ceil\(20/8\) = 3 rows"):

@@ -39,6 +39,12 @@ def event_split(name, n, seed):
     return [(files.random_events(rng, 60, size, 200_000), int(rng.integers(0, classes))) for _ in range(n)]
 
 
+def small_run(dataset, data_dir, out, *more, epochs=1):
+    """``snnx train`` arguments for a tiny run of ``dataset``'s recipe: 6 steps, 8 hidden, batches of 8."""
+    return ["--dataset", dataset, "--data-dir", str(data_dir), "--epochs", str(epochs), "--time-steps", "6",
+            "--batch-size", "8", "--hidden", "8", "--out", str(out), *more]  # fmt: skip
+
+
 @pytest.fixture
 def data_dir(tmp_path):
     for name, classes in (("shd", 20), ("ssc", 35)):
@@ -85,25 +91,13 @@ def test_each_recipe_trains_end_to_end(data_dir, tmp_path, capsys, dataset, mode
         if model == "recurrent"
         else {"Conv2d", "LIF", "SumPool2d", "Flatten"}
     )
-    argv = [
-        "--dataset",
-        dataset,
-        "--data-dir",
-        str(data_dir),
-        "--epochs",
-        "1",
-        "--time-steps",
-        "6",
-        "--batch-size",
-        "8",
-        "--hidden",
-        "8",
-        "--workers",
-        "0",
-        "--out",
-        str(tmp_path / "runs"),
-    ]
-    assert run_train(argv) == 0, capsys.readouterr().err
+    unused = tmp_path / "unused-cache"  # a split held in memory does not use --cache, and says so
+    argv = small_run(dataset, data_dir, tmp_path / "runs", "--workers", "0", "--cache", str(unused))
+    assert run_train(argv) == 0
+    assert "--cache is for a streamed training split; this one (0.00 GiB bit-packed) is held in memory" in (
+        capsys.readouterr().err
+    )
+    assert not unused.exists()
     run = tmp_path / "runs" / dataset
     summary = json.loads((run / "metrics.json").read_text())
     assert summary["config"]["model"] == model and summary["config"]["sample_shape"] == sample_shape
@@ -136,25 +130,7 @@ def test_streaming_trains_exactly_as_in_memory(data_dir, tmp_path, capsys):
     cache = str(tmp_path / "cache")
     for how in (["--workers", "0"], ["--stream", "--workers", "2"], ["--stream", "--cache", cache]):
         name = "cached" if "--cache" in how else "stream" if "--stream" in how else "memory"
-        argv = [
-            "--dataset",
-            "shd",
-            "--data-dir",
-            str(data_dir),
-            "--epochs",
-            "2",
-            "--time-steps",
-            "6",
-            "--batch-size",
-            "8",
-            "--hidden",
-            "8",
-            "--out",
-            str(tmp_path),
-            "--name",
-            name,
-            *how,
-        ]
+        argv = small_run("shd", data_dir, tmp_path, "--name", name, *how, epochs=2)
         assert run_train(argv) == 0, capsys.readouterr().err
         runs[name] = json.loads((tmp_path / name / "metrics.json").read_text())["history"]
     for key in ("loss", "accuracy", "eval_loss", "eval_accuracy"):
@@ -164,9 +140,7 @@ def test_streaming_trains_exactly_as_in_memory(data_dir, tmp_path, capsys):
         "shd-train-T6.packed",
         "shd-train-T6.packed.json",
     ]
-    argv = ["--dataset", "shd", "--data-dir", str(data_dir), "--epochs", "3", "--time-steps", "6",
-            "--batch-size", "8", "--hidden", "8", "--out", str(tmp_path), "--name", "stream", "--resume",
-            "--workers", "0"]  # fmt: skip
+    argv = small_run("shd", data_dir, tmp_path, "--name", "stream", "--resume", "--workers", "0", epochs=3)
     assert run_train(argv) == 0
     assert "--stream on -> off; --workers 2 -> 0" in capsys.readouterr().err.replace("True", "on").replace(
         "False", "off"
@@ -175,7 +149,7 @@ def test_streaming_trains_exactly_as_in_memory(data_dir, tmp_path, capsys):
     assert [h["epoch"] for h in history] == [1, 2, 3] and history[:2] == runs["stream"]
 
 
-def test_bad_files_are_one_line_errors(data_dir, tmp_path, capsys):
+def test_bad_files_are_one_line_errors(data_dir, tmp_path, capsys, monkeypatch):
     (data_dir / "shd_test.h5").write_bytes(b"\x89HDF\r\n" + b"\x00" * 40)
     argv = ["--dataset", "shd", "--data-dir", str(data_dir), "--workers", "0", "--out", str(tmp_path)]
     assert run_train(argv) == 2
@@ -196,6 +170,16 @@ def test_bad_files_are_one_line_errors(data_dir, tmp_path, capsys):
     assert (
         "--compiled keeps the training set on the device: it cannot take --stream" in capsys.readouterr().err
     )
+    monkeypatch.setattr(_recipes, "IN_MEMORY_BYTES", 1000)  # SSC's 48 samples: 48 * 700 * 1 bytes, streamed
+    argv = small_run("ssc", data_dir, tmp_path, "--compiled", "--workers", "0")
+    assert run_train(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "snnx train: the training split is 0.00 GiB bit-packed, over the 0 GiB held in memory: streaming it "
+        "every epoch (--cache DIR bins it once)",
+        "snnx train: error: --compiled keeps the training set on the device: it cannot take a training split "
+        "of 0.00 GiB bit-packed, which is streamed",
+    ]
 
 
 @pytest.mark.slow  # reads until the bad sample inside training
@@ -203,8 +187,7 @@ def test_a_bad_sample_met_while_streaming_is_one_line(data_dir, tmp_path, capsys
     write_heidelberg(
         data_dir / "ssc_train.h5", [[0.1]] * 15 + [[0.2, 0.3]], [[1]] * 15 + [[2, 700]], [0] * 16
     )
-    argv = ["--dataset", "ssc", "--data-dir", str(data_dir), "--stream", "--workers", "0", "--epochs", "1",
-            "--batch-size", "4", "--hidden", "8", "--time-steps", "6", "--out", str(tmp_path)]  # fmt: skip
+    argv = small_run("ssc", data_dir, tmp_path, "--stream", "--workers", "0")
     assert run_train(argv) == 2
     err = capsys.readouterr().err
     assert (

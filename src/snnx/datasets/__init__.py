@@ -12,6 +12,7 @@ For data that should not be read into memory at once, a random-access source
 source once into a file on disk, so later epochs only copy bytes.
 """
 
+from snnx.datasets._arrays import ArraySource as ArraySource
 from snnx.datasets._cache import PackedCache as PackedCache
 from snnx.datasets._digits import digits as digits
 from snnx.datasets._digits import digits_images as digits_images
@@ -24,7 +25,6 @@ from snnx.datasets._heidelberg import HeidelbergSource as HeidelbergSource
 from snnx.datasets._heidelberg import load_heidelberg as load_heidelberg
 from snnx.datasets._heidelberg import shd as shd
 from snnx.datasets._heidelberg import ssc as ssc
-from snnx.datasets._loader import ArraySource as ArraySource
 from snnx.datasets._loader import DataError as DataError
 from snnx.datasets._loader import Loader as Loader
 from snnx.datasets._tonic import EventFrames as EventFrames

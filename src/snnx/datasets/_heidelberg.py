@@ -149,18 +149,23 @@ class HeidelbergSource:
             self.labels[i]
         )
 
+    def close(self) -> None:
+        """Close this process's handle on the file (the next read opens it again)."""
+        file, self._file, self._spikes = getattr(self, "_file", None), None, None
+        if file is not None:
+            file.close()
+
     def __del__(self):
-        if getattr(self, "_file", None) is not None:
-            try:
-                self._file.close()
-            except Exception:  # interpreter shutdown
-                pass
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
 
 
 def bin_spikes(times, units, num_steps: int, window: float, num_units: int, where: str) -> np.ndarray:
     """One sample's spikes ``(times, units)`` as a binary raster, bit-packed along time:
-    ``(ceil(num_steps / 8), num_units)`` uint8 (a transposed view: packing along the last
-    axis of a ``(num_units, num_steps)`` raster is three times faster than along the first)."""
+    ``(ceil(num_steps / 8), num_units)`` uint8 (a transposed view: packing runs along the
+    last, contiguous axis of a ``(num_units, num_steps)`` raster)."""
     if times.shape != units.shape:
         raise ValueError(f"`path` {where} has {times.size} times but {units.size} units")
     if units.size and (units.min() < 0 or units.max() >= HEIDELBERG_UNITS):
@@ -231,7 +236,7 @@ def load_heidelberg(
             packed, _ = source[i]
             x[:, j] = packed if pack else np.unpackbits(packed, axis=0, count=source.num_steps)
     finally:
-        source.__del__()
+        source.close()
     return x, source.labels[process_index::process_count].astype(np.int32)
 
 

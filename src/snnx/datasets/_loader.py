@@ -88,8 +88,12 @@ class _Batches:
     def __len__(self) -> int:
         return self.steps * _EPOCHS
 
-    def _order(self, epoch: int) -> np.ndarray:
-        cached = self.__dict__.get("_cached")  # (epoch, order), rebuilt in each worker
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_cached"}  # rebuilt in each worker
+
+    def order(self, epoch: int) -> np.ndarray:
+        """This shard's samples of epoch ``epoch``, in order (the last epoch's is kept)."""
+        cached = self.__dict__.get("_cached")  # (epoch, order)
         if cached is None or cached[0] != epoch:
             order = shard_order(
                 len(self.source),
@@ -105,7 +109,7 @@ class _Batches:
 
     def __getitem__(self, k: int):
         epoch, step = divmod(int(k), self.steps)
-        idx = self._order(epoch)[step * self.batch_size : (step + 1) * self.batch_size]
+        idx = self.order(epoch)[step * self.batch_size : (step + 1) * self.batch_size]
         return stack([self.source[int(i)] for i in idx], describe(self.source))
 
 
@@ -215,9 +219,13 @@ class Loader:
         n = len(source)
         if n == 0:
             raise ValueError(f"`source` {describe(source)} is empty: it holds no samples")
-        shard = len(self._order(0))
+        self._batches = _Batches(
+            source, self.batch_size, 0, seed=self.seed, shuffle=self.shuffle,
+            drop_remainder=self.drop_remainder, index=self.process_index, count=self.process_count,
+        )  # fmt: skip
+        shard = len(self._batches.order(0))
         full, rest = divmod(shard, self.batch_size)
-        self.steps = full + (0 if self.drop_remainder or rest == 0 else 1)
+        self.steps = self._batches.steps = full + (0 if self.drop_remainder or rest == 0 else 1)
         if self.steps == 0:
             raise ValueError(
                 f"`batch_size` ({self.batch_size}) must not exceed the {shard} samples of this process's "
@@ -230,17 +238,6 @@ class Loader:
         self._planned = 0  # epochs one pipeline serves (plan_epochs); at least the one asked for
         self._stop = 0  # the batch index where the running pipeline ends
 
-    def _order(self, epoch: int) -> np.ndarray:
-        return shard_order(
-            len(self.source),
-            seed=self.seed,
-            epoch=epoch,
-            shuffle=self.shuffle,
-            index=self.process_index,
-            count=self.process_count,
-            equal=self.drop_remainder,
-        )
-
     @property
     def num_steps(self) -> int | None:
         """``T`` of a bit-packed source (``fit`` unpacks its batches), else ``None``."""
@@ -249,7 +246,7 @@ class Loader:
     @property
     def num_samples(self) -> int:
         """Samples of this process's shard that an epoch visits."""
-        return min(len(self._order(0)), self.steps * self.batch_size)
+        return min(len(self._batches.order(0)), self.steps * self.batch_size)
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -259,21 +256,11 @@ class Loader:
         """grain's iterator from batch ``start`` of ``epoch`` on: across epochs, or up to batch ``stop``
         of all (a one-pass read, whose workers then do not prefetch the next epoch)."""
         grain = _import_grain()
-        batches = _Batches(
-            self.source,
-            self.batch_size,
-            self.steps,
-            seed=self.seed,
-            shuffle=self.shuffle,
-            drop_remainder=self.drop_remainder,
-            index=self.process_index,
-            count=self.process_count,
-        )
         first = epoch * self.steps + start
         if stop is None:  # up to the end of the planned epochs (at least this one): the workers then end
             stop = max(self._planned, epoch + 1) * self.steps
         self._stop = stop
-        ds = grain.MapDataset.source(batches)[first:stop]
+        ds = grain.MapDataset.source(self._batches)[first:stop]
         it = ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
         if self.workers:
             options = grain.MultiprocessingOptions(
@@ -429,40 +416,3 @@ def _checked(it):
         except ValueError as err:
             raise DataError(str(err)) from err
         yield item
-
-
-class ArraySource:
-    """In-memory time-major arrays as a source: ``source[i] = (x[:, i], y[i])``.
-
-    Args:
-        x: ``(T, N, *sample_shape)``, or bit-packed ``(ceil(T/8), N, ...)`` uint8
-            with ``num_steps=T``.
-        y: ``(N,)`` labels (or ``(N, ...)`` targets).
-        num_steps: ``T`` when ``x`` is bit-packed.
-        description: how errors name it.
-    """
-
-    def __init__(self, x, y, *, num_steps: int | None = None, description: str = "ArraySource"):
-        x, y = np.asarray(x), np.asarray(y)
-        if x.ndim < 2:
-            raise ValueError(f"`x` must be time-major with shape (T, N, ...), got shape {x.shape}")
-        if y.ndim < 1 or y.shape[0] != x.shape[1]:
-            raise ValueError(
-                f"`x` of shape {x.shape} holds N={x.shape[1]} samples (axis 1) but `y` has {y.shape}"
-            )
-        if num_steps is not None:
-            num_steps = check_int("num_steps", num_steps, 1)
-            if x.dtype != np.uint8 or x.shape[0] != -(-num_steps // 8):
-                raise ValueError(
-                    f"`x` must be bit-packed uint8 with ceil({num_steps}/8) = {-(-num_steps // 8)} rows for "
-                    f"num_steps={num_steps}, got {x.dtype} of shape {x.shape}"
-                )
-            self.num_steps = num_steps
-        self.x, self.y, self.description = x, y, description
-        self.sample_shape = x.shape[2:]
-
-    def __len__(self) -> int:
-        return self.x.shape[1]
-
-    def __getitem__(self, i: int):
-        return self.x[:, i], self.y[i]
