@@ -19,18 +19,27 @@ from collections.abc import Callable
 import numpy as np
 
 # name -> spec. "ff": Linear(n_in->hidden) -> LIF -> Linear(hidden->n_out) -> LI readout.
-# "rec": the same with a recurrent hidden LIF layer. "conv": see conv_shapes().
+# "rec": the same with a recurrent hidden LIF layer. "conv": CONV_IN -> for each (channels, kernel,
+# stride, pool) of "conv": Conv (SAME) -> IF [-> SumPool 2] -> ...; then Flatten -> Linear -> LIF
+# (see conv_shapes()).
 WORKLOADS: dict[str, dict] = {
     "ff100": {"kind": "ff", "T": 100, "B": 64},
     "ff250": {"kind": "ff", "T": 250, "B": 64},
     "rec100": {"kind": "rec", "T": 100, "B": 64},
-    "conv30": {"kind": "conv", "T": 30, "B": 32},
+    "conv30": {"kind": "conv", "T": 30, "B": 32, "conv": ((16, 5, 2, True), (16, 5, 1, False))},
+    # N-MNIST-shaped: Conv 32 -> IF -> pool -> Conv 64 -> IF -> pool -> Linear(4096 -> 10) -> LIF
+    "convnm": {"kind": "conv", "T": 30, "B": 64, "conv": ((32, 3, 1, True), (64, 3, 1, True))},
     "long1000": {"kind": "ff", "T": 1000, "B": 64, "remat": False},
     "long1000_remat": {"kind": "ff", "T": 1000, "B": 64, "remat": True},
+    # large (GPU_WORKLOADS): SHD-sized, and one 16k-neuron layer
+    "shd1000": {"kind": "ff", "T": 1000, "B": 256, "hidden": 1024},
+    "wide16k": {"kind": "ff", "T": 100, "B": 64, "hidden": 16384},
     # a few milliseconds; for the smoke test
     "tiny": {"kind": "ff", "T": 10, "B": 4, "n_in": 20, "hidden": 16, "n_out": 5},
 }
-DEFAULT_WORKLOADS = ("ff100", "ff250", "rec100", "conv30", "long1000", "long1000_remat")
+DEFAULT_WORKLOADS = ("ff100", "ff250", "rec100", "conv30", "convnm", "long1000", "long1000_remat")
+GPU_WORKLOADS = (*DEFAULT_WORKLOADS, "shd1000", "wide16k")
+DTYPES = ("fp32", "bf16")
 
 N_IN, HIDDEN, N_OUT = 700, 256, 20
 DENSITY = 0.05  # Bernoulli input rate
@@ -38,22 +47,62 @@ BETA = 0.9
 LR = 1e-3
 GAIN = 2.0  # weights ~ N(0, (GAIN / sqrt(fan_in))^2) in every framework
 CONV_IN = (34, 34, 2)  # (H, W, C), channels-last; torch gets (C, H, W)
-CONV_CH, CONV_K, CONV_CLASSES = 16, 5, 10
+CONV_CLASSES = 10
+POOL = 2  # SumPool window and stride after a conv layer whose "pool" is true
 
 
-def spec(name: str) -> dict:
+def spec(name: str, shrink: int = 1) -> dict:
+    """The workload ``name``'s full description, with T, B, hidden and conv channels divided by ``shrink``.
+
+    Args:
+        name: a key of :data:`WORKLOADS`.
+        shrink: divisor (an int >= 1) of ``T``, ``B``, ``hidden`` and every conv layer's channels
+            (each at least 1), so that a large workload can be exercised quickly.
+
+    Returns:
+        ``{"name", "kind", "T", "B", "n_in", "hidden", "n_out", "remat", "shrink"}``, plus ``"conv"``
+        (a list of ``[channels, kernel, stride, pool]``) for a conv workload.
+
+    Raises:
+        ValueError: for an unknown ``name`` or a ``shrink`` that is not an int >= 1.
+    """
     if name not in WORKLOADS:
         raise ValueError(f"`workload` must be one of {sorted(WORKLOADS)}, got {name!r}")
+    if isinstance(shrink, bool) or not isinstance(shrink, int) or shrink < 1:
+        raise ValueError(f"`shrink` must be an int >= 1, got {shrink!r}")
     s = {"n_in": N_IN, "hidden": HIDDEN, "n_out": N_OUT, "remat": False, **WORKLOADS[name]}
+    for key in ("T", "B", "hidden"):
+        s[key] = max(1, s[key] // shrink)
+    if "conv" in s:
+        s["conv"] = [[max(1, c // shrink), k, stride, pool] for c, k, stride, pool in s["conv"]]
+    s["shrink"] = shrink
     s["name"] = name
     return s
 
 
-def conv_shapes() -> dict:
-    """Shapes of the conv workload (SAME padding): 34x34x2 -> 17x17x16 -> pool 8x8x16 -> 8x8x16."""
-    h1 = math.ceil(CONV_IN[0] / 2)
-    p1 = h1 // 2
-    return {"h1": h1, "p1": p1, "flat": p1 * p1 * CONV_CH}
+def conv_shapes(s: dict | None = None) -> dict:
+    """Shapes of a conv workload's layers (SAME padding, so a conv's output side is ``ceil(side / stride)``).
+
+    conv30: 34x34x2 -> conv 17x17x16 -> pool 8x8x16 -> conv 8x8x16 -> flat 1024. convnm: 34x34x2 ->
+    conv 34x34x32 -> pool 17x17x32 -> conv 17x17x64 -> pool 8x8x64 -> flat 4096.
+
+    Args:
+        s: a conv workload's :func:`spec` (default ``spec("conv30")``).
+
+    Returns:
+        ``{"layers": [...], "flat": int}``; each layer ``{"c_in", "c_out", "k", "stride", "pool",
+        "side_in", "side_conv", "side_out"}`` (``side_conv``: after the conv; ``side_out``: after the
+        pool, when there is one).
+    """
+    s = spec("conv30") if s is None else s
+    side, c_in, layers = CONV_IN[0], CONV_IN[2], []
+    for c_out, k, stride, pool in s["conv"]:
+        side_conv = math.ceil(side / stride)
+        side_out = side_conv // POOL if pool else side_conv
+        layers.append({"c_in": c_in, "c_out": c_out, "k": k, "stride": stride, "pool": bool(pool),
+                       "side_in": side, "side_conv": side_conv, "side_out": side_out})  # fmt: skip
+        side, c_in = side_out, c_out
+    return {"layers": layers, "flat": side * side * c_in}
 
 
 def inputs(s: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -71,19 +120,23 @@ def _w(rng, fan_in: int, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def weights(s: dict) -> dict[str, np.ndarray]:
-    """Seeded weights, stored as ``(in, out)`` for dense layers and ``(kh, kw, c_in, c_out)`` for convs."""
+    """Seeded weights, stored as ``(in, out)`` for dense layers and ``(kh, kw, c_in, c_out)`` for convs.
+
+    Conv workloads: ``conv1``, ``conv2``, ... (drawn in layer order), then ``fc``; zero biases
+    ``b_conv1``, ... and ``b_fc``.
+    """
     rng = np.random.default_rng(42)
     if s["kind"] == "conv":
-        k, c = CONV_K, CONV_CH
-        flat = conv_shapes()["flat"]
-        return {
-            "conv1": _w(rng, k * k * CONV_IN[2], (k, k, CONV_IN[2], c)),
-            "conv2": _w(rng, k * k * c, (k, k, c, c)),
-            "fc": _w(rng, flat, (flat, CONV_CLASSES)),
-            "b_conv1": np.zeros(c, np.float32),
-            "b_conv2": np.zeros(c, np.float32),
-            "b_fc": np.zeros(CONV_CLASSES, np.float32),
-        }
+        c = conv_shapes(s)
+        w = {}
+        for i, layer in enumerate(c["layers"], 1):
+            k, c_in, c_out = layer["k"], layer["c_in"], layer["c_out"]
+            w[f"conv{i}"] = _w(rng, k * k * c_in, (k, k, c_in, c_out))
+        w["fc"] = _w(rng, c["flat"], (c["flat"], CONV_CLASSES))
+        for i, layer in enumerate(c["layers"], 1):
+            w[f"b_conv{i}"] = np.zeros(layer["c_out"], np.float32)
+        w["b_fc"] = np.zeros(CONV_CLASSES, np.float32)
+        return w
     n_in, h, n_out = s["n_in"], s["hidden"], s["n_out"]
     w = {
         "w1": _w(rng, n_in, (n_in, h)),
@@ -100,16 +153,16 @@ def matmul_flops(s: dict) -> tuple[float, float]:
     """Hand-counted matmul/conv FLOPs ``(forward, training step)``; elementwise work is not counted.
 
     Training = forward + one weight-gradient GEMM per layer + one input-gradient
-    GEMM per layer except the first (the input needs no gradient).
+    GEMM per layer except the first (the input needs no gradient). A conv layer
+    counts ``2 * T * B * side_conv^2 * c_out * k^2 * c_in`` (every output position,
+    the zero padding included). The count does not depend on the dtype.
     """
     T, B = s["T"], s["B"]
     if s["kind"] == "conv":
-        c = conv_shapes()
-        k2 = CONV_K * CONV_K
-        f1 = 2 * T * B * c["h1"] ** 2 * CONV_CH * k2 * CONV_IN[2]
-        f2 = 2 * T * B * c["p1"] ** 2 * CONV_CH * k2 * CONV_CH
-        f3 = 2 * T * B * c["flat"] * CONV_CLASSES
-        return f1 + f2 + f3, 2 * f1 + 3 * (f2 + f3)
+        c = conv_shapes(s)
+        convs = [2 * T * B * L["side_conv"] ** 2 * L["c_out"] * L["k"] ** 2 * L["c_in"] for L in c["layers"]]
+        fc = 2 * T * B * c["flat"] * CONV_CLASSES
+        return sum(convs) + fc, 2 * convs[0] + 3 * (sum(convs[1:]) + fc)
     f1 = 2 * T * B * s["n_in"] * s["hidden"]
     f2 = 2 * T * B * s["hidden"] * s["n_out"]
     fr = 2 * T * B * s["hidden"] ** 2 if s["kind"] == "rec" else 0
@@ -186,6 +239,15 @@ def rss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
+def jax_peak_mib(jax) -> float | None:
+    """Peak bytes in use on JAX's first device so far, in MiB; ``None`` where the backend keeps no
+    statistics (the CPU)."""
+    stats = jax.devices()[0].memory_stats()
+    if not stats or "peak_bytes_in_use" not in stats:
+        return None
+    return stats["peak_bytes_in_use"] / 2**20
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="One framework, one workload, one round; prints one JSON line.")
     p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
@@ -196,7 +258,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--max-seconds", type=float, default=60.0, help="stop timing after this long (at least 3 iterations)"
     )
-    return p.parse_args(argv)
+    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"), help="where the model and data live")
+    p.add_argument("--dtype", default="fp32", choices=DTYPES, help="compute dtype (parameters stay fp32)")
+    p.add_argument("--shrink", type=int, default=1, help="divide T, B, hidden and channels by this")
+    args = p.parse_args(argv)
+    if args.shrink < 1:
+        p.error(f"--shrink must be an int >= 1, got {args.shrink}")
+    return args
 
 
 def measure(
@@ -249,6 +317,7 @@ def measure(
 
 
 def emit(framework: str, s: dict, result: dict, **extra) -> None:
+    """Print the one ``BENCH_RESULT {json}`` line that ``run.py`` reads (FLOP counts from ``s`` added)."""
     fwd_flops, train_flops = matmul_flops(s)
     out = {
         "framework": framework,

@@ -37,26 +37,48 @@ def conv(torch, kernel, bias, stride):
 
 
 def run(framework: str, s: dict, args, model, baseline: int, versions: dict) -> None:
-    """Time ``model`` (``x[T, B, ...] -> outputs[T, B, C]``) with Adam and cross-entropy on the time sum."""
+    """Time ``model`` (``x[T, B, ...] -> outputs[T, B, C]``) with Adam and cross-entropy on the time sum.
+
+    ``args.device == "gpu"``: model and data on ``"cuda"`` (the caller has checked that torch sees
+    a CUDA device), and every timed call ends with ``torch.cuda.synchronize()``. ``args.dtype ==
+    "bf16"``: the forward pass under ``torch.autocast(..., dtype=torch.bfloat16)``, parameters and
+    optimizer state in float32, the loss on the float32 readout.
+    """
+    import contextlib
+
     import torch
 
+    device = torch.device("cuda" if args.device == "gpu" else "cpu")
     xs, ys = C.inputs(s)
     x = torch.from_numpy(xs)
     if s["kind"] == "conv":
         x = x.permute(0, 1, 4, 2, 3).contiguous()  # (T, B, C, H, W)
-    y = torch.from_numpy(ys).long()
+    x, y = x.to(device), torch.from_numpy(ys).long().to(device)
+    del xs
+    model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=C.LR)
+
+    def compute():
+        if args.dtype == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def do_train():
         opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(model(x).sum(0), y)
+        with compute():
+            loss = torch.nn.functional.cross_entropy(model(x).float().sum(0), y)
         loss.backward()
         opt.step()
-        return loss.item()
+        value = loss.item()
+        sync()  # the optimizer's kernels may still run after the loss was read
+        return value
 
     def do_forward():
-        with torch.no_grad():
+        with torch.no_grad(), compute():
             model(x)
+        sync()
 
     result = C.measure(
         do_train,
@@ -66,4 +88,14 @@ def run(framework: str, s: dict, args, model, baseline: int, versions: dict) -> 
         baseline_rss=baseline,
         max_seconds=args.max_seconds,
     )
-    C.emit(framework, s, result, versions={**versions, "torch": torch.__version__})
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+    C.emit(
+        framework,
+        s,
+        result,
+        dtype=args.dtype,
+        device=torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        device_peak_mib=peak,
+        versions={**versions, "torch": torch.__version__},
+        tf32={"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32},
+    )

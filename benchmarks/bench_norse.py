@@ -52,22 +52,28 @@ def build(torch, s: dict):
             w[k] = (w[k] * GAIN_FIX).astype("float32")
 
     if s["kind"] == "conv":
+        layers = C.conv_shapes(s)["layers"]
+
+        def sum_pool(a):
+            return torch.nn.functional.avg_pool2d(a, C.POOL) * C.POOL**2
 
         class Conv(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.conv1 = TC.conv(torch, w["conv1"], w["b_conv1"], 2)
-                self.if1 = nt.IAFCell()
-                self.conv2 = TC.conv(torch, w["conv2"], w["b_conv2"], 1)
-                self.if2 = nt.IAFCell()
+                self.convs = nn.ModuleList(
+                    TC.conv(torch, w[f"conv{i}"], w[f"b_conv{i}"], L["stride"])
+                    for i, L in enumerate(layers, 1)
+                )
+                self.ifs = nn.ModuleList(nt.IAFCell() for _ in layers)
                 self.fc = TC.linear(torch, w["fc"], w["b_fc"])
                 self.lif = nt.LIFBoxCell()
 
             def forward(self, x):
-                z1 = _loop(self.if1, _merge(self.conv1, x))
-                p1 = _merge(lambda a: torch.nn.functional.avg_pool2d(a, 2) * 4.0, z1)  # sum pool
-                z2 = _loop(self.if2, _merge(self.conv2, p1))
-                return _loop(self.lif, self.fc(z2.flatten(2)))
+                for conv, neuron, L in zip(self.convs, self.ifs, layers, strict=True):
+                    x = _loop(neuron, _merge(conv, x))
+                    if L["pool"]:
+                        x = _merge(sum_pool, x)
+                return _loop(self.lif, self.fc(x.flatten(2)))
 
         return Conv()
 
@@ -96,7 +102,7 @@ def build(torch, s: dict):
 
 def main(argv=None) -> None:
     args = C.parse_args(argv)
-    s = C.spec(args.workload)
+    s = C.spec(args.workload, args.shrink)
     torch = TC.setup(args.threads)
     import norse
 

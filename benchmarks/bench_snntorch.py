@@ -25,26 +25,32 @@ def build(torch, s: dict):
     w = C.weights(s)
 
     if s["kind"] == "conv":
+        layers = C.conv_shapes(s)["layers"]
 
         class Conv(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.conv1 = TC.conv(torch, w["conv1"], w["b_conv1"], 2)
-                self.if1 = snn.Leaky(beta=1.0)
-                self.conv2 = TC.conv(torch, w["conv2"], w["b_conv2"], 1)
-                self.if2 = snn.Leaky(beta=1.0)
+                self.convs = nn.ModuleList(
+                    TC.conv(torch, w[f"conv{i}"], w[f"b_conv{i}"], L["stride"])
+                    for i, L in enumerate(layers, 1)
+                )
+                self.ifs = nn.ModuleList(snn.Leaky(beta=1.0) for _ in layers)
                 self.fc = TC.linear(torch, w["fc"], w["b_fc"])
                 self.lif = snn.Leaky(beta=C.BETA)
 
             def forward(self, x):
-                m1, m2, m3 = self.if1.init_leaky(), self.if2.init_leaky(), self.lif.init_leaky()
+                mems = [neuron.init_leaky() for neuron in self.ifs]
+                m_out = self.lif.init_leaky()
                 out = []
                 for t in range(x.shape[0]):
-                    z1, m1 = self.if1(self.conv1(x[t]), m1)
-                    p1 = torch.nn.functional.avg_pool2d(z1, 2) * 4.0  # sum pool
-                    z2, m2 = self.if2(self.conv2(p1), m2)
-                    z3, m3 = self.lif(self.fc(z2.flatten(1)), m3)
-                    out.append(z3)
+                    a = x[t]
+                    for j, (conv, neuron, L) in enumerate(zip(self.convs, self.ifs, layers, strict=True)):
+                        z, mems[j] = neuron(conv(a), mems[j])
+                        a = (
+                            torch.nn.functional.avg_pool2d(z, C.POOL) * C.POOL**2 if L["pool"] else z
+                        )  # sum pool
+                    z_out, m_out = self.lif(self.fc(a.flatten(1)), m_out)
+                    out.append(z_out)
                 return torch.stack(out)
 
         return Conv()
@@ -86,7 +92,7 @@ def build(torch, s: dict):
 
 def main(argv=None) -> None:
     args = C.parse_args(argv)
-    s = C.spec(args.workload)
+    s = C.spec(args.workload, args.shrink)
     torch = TC.setup(args.threads)
     import snntorch
 

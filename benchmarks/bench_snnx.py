@@ -20,8 +20,19 @@ import _common as C
 LEARN = ("beta",)
 
 
-def build(s: dict, rngs):
-    """The workload's network as a ``snnx.Sequential``, weights from :func:`_common.weights`."""
+def build(s: dict, rngs, dtype=None):
+    """The workload's network as a ``snnx.Sequential``, weights from :func:`_common.weights`.
+
+    Args:
+        s: the workload's :func:`_common.spec`.
+        rngs: ``nnx.Rngs`` for the layers' own initialisation (overwritten by the shared weights).
+        dtype: compute dtype of every ``nnx.Linear``/``nnx.Conv`` (``None``: float32); the
+            parameters stay float32 either way. The recurrent matmul of ``rec`` stays float32
+            (``RLIF`` has no dtype option).
+
+    Returns:
+        The ``snnx.Sequential``.
+    """
     import jax.numpy as jnp
     from flax import nnx
 
@@ -32,23 +43,25 @@ def build(s: dict, rngs):
     w = {k: jnp.asarray(v) for k, v in C.weights(s).items()}
 
     def linear(n_in, n_out, kernel, bias):
-        layer = nnx.Linear(n_in, n_out, rngs=rngs)
+        layer = nnx.Linear(n_in, n_out, dtype=dtype, rngs=rngs)
         layer.kernel[...] = kernel
         layer.bias[...] = bias
         return layer
 
     if s["kind"] == "conv":
-        c = C.conv_shapes()
-        conv1 = nnx.Conv(C.CONV_IN[2], C.CONV_CH, (C.CONV_K, C.CONV_K), strides=2, padding="SAME", rngs=rngs)
-        conv2 = nnx.Conv(C.CONV_CH, C.CONV_CH, (C.CONV_K, C.CONV_K), padding="SAME", rngs=rngs)
-        conv1.kernel[...], conv1.bias[...] = w["conv1"], w["b_conv1"]
-        conv2.kernel[...], conv2.bias[...] = w["conv2"], w["b_conv2"]
+        c = C.conv_shapes(s)
+        layers = []
+        for i, L in enumerate(c["layers"], 1):
+            k, side = L["k"], L["side_conv"]
+            conv = nnx.Conv(
+                L["c_in"], L["c_out"], (k, k), strides=L["stride"], padding="SAME", dtype=dtype, rngs=rngs
+            )
+            conv.kernel[...], conv.bias[...] = w[f"conv{i}"], w[f"b_conv{i}"]
+            layers += [conv, IF((side, side, L["c_out"]), trainable=False)]
+            if L["pool"]:
+                layers.append(SumPool((C.POOL, C.POOL)))
         return Sequential(
-            conv1,
-            IF((c["h1"], c["h1"], C.CONV_CH), trainable=False),
-            SumPool((2, 2)),
-            conv2,
-            IF((c["p1"], c["p1"], C.CONV_CH), trainable=False),
+            *layers,
             Flatten(),
             linear(c["flat"], C.CONV_CLASSES, w["fc"], w["b_fc"]),
             LIF(C.CONV_CLASSES, C.BETA, trainable=LEARN),
@@ -69,7 +82,7 @@ def build(s: dict, rngs):
 
 def main(argv=None) -> None:
     args = C.parse_args(argv)
-    s = C.spec(args.workload)
+    s = C.spec(args.workload, args.shrink)
     import jax
     import jax.numpy as jnp
     import optax
@@ -80,14 +93,19 @@ def main(argv=None) -> None:
 
     baseline = C.rss_bytes()
     engine = args.variant or "auto"
-    model = build(s, nnx.Rngs(0))
+    dtype = jnp.bfloat16 if args.dtype == "bf16" else None
+    model = build(s, nnx.Rngs(0), dtype)
     opt = nnx.Optimizer(model, optax.adam(C.LR), wrt=nnx.Param)
     xs, ys = C.inputs(s)
-    x, y = jnp.asarray(xs), jnp.asarray(ys)
+    x, y = jnp.asarray(xs, dtype), jnp.asarray(ys)  # bf16: the input is cast once, stored as bf16
     del xs  # keep one copy of the input alive
     graphdef, state = nnx.split((model, opt))
 
-    train_step = C.jit_train_step(graphdef, lambda m, x: run(m, x, remat=s["remat"], engine=engine)[0])
+    def readout(m, x):
+        out = run(m, x, remat=s["remat"], engine=engine)[0]
+        return out if dtype is None else out.astype(jnp.float32)  # the loss in float32
+
+    train_step = C.jit_train_step(graphdef, readout)
 
     @jax.jit
     def forward(state, x):
@@ -98,7 +116,7 @@ def main(argv=None) -> None:
 
     def do_train():
         box["state"], loss = train_step(box["state"], x, y)
-        return float(loss)
+        return float(loss)  # a host read: the step (one XLA program, the new state included) has run
 
     def do_forward():
         forward(box["state"], x).block_until_ready()
@@ -115,7 +133,12 @@ def main(argv=None) -> None:
         "snnx" if engine == "auto" else f"snnx-{engine}",
         s,
         result,
-        versions={"snnx": snnx.__version__, "jax": jax.__version__},
+        dtype=args.dtype,
+        device=jax.devices()[0].device_kind,
+        device_peak_mib=C.jax_peak_mib(jax),
+        versions={"snnx": snnx.__version__, "jax": jax.__version__, "backend": jax.default_backend()},
+        # None: XLA's default, which on a GPU runs fp32 matmuls and convs as TF32
+        matmul_precision=str(jax.config.jax_default_matmul_precision),
     )
 
 

@@ -16,7 +16,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C
 
 
-def build(s: dict, rngs):
+def build(s: dict, rngs, dtype=None):
+    """The workload's network as a ``spyx.nn.Sequential`` (flax ``nnx.Linear``/``nnx.Conv`` layers with
+    compute ``dtype``, parameters float32; Spyx's neurons keep their float32 state)."""
     import jax.numpy as jnp
     import spyx
     from flax import nnx
@@ -24,23 +26,25 @@ def build(s: dict, rngs):
     w = {k: jnp.asarray(v) for k, v in C.weights(s).items()}
 
     def linear(n_in, n_out, kernel, bias):
-        layer = nnx.Linear(n_in, n_out, rngs=rngs)
+        layer = nnx.Linear(n_in, n_out, dtype=dtype, rngs=rngs)
         layer.kernel[...] = kernel
         layer.bias[...] = bias
         return layer
 
     if s["kind"] == "conv":
-        c = C.conv_shapes()
-        conv1 = nnx.Conv(C.CONV_IN[2], C.CONV_CH, (C.CONV_K, C.CONV_K), strides=2, padding="SAME", rngs=rngs)
-        conv2 = nnx.Conv(C.CONV_CH, C.CONV_CH, (C.CONV_K, C.CONV_K), padding="SAME", rngs=rngs)
-        conv1.kernel[...], conv1.bias[...] = w["conv1"], w["b_conv1"]
-        conv2.kernel[...], conv2.bias[...] = w["conv2"], w["b_conv2"]
+        c = C.conv_shapes(s)
+        layers = []
+        for i, L in enumerate(c["layers"], 1):
+            k, side = L["k"], L["side_conv"]
+            conv = nnx.Conv(
+                L["c_in"], L["c_out"], (k, k), strides=L["stride"], padding="SAME", dtype=dtype, rngs=rngs
+            )
+            conv.kernel[...], conv.bias[...] = w[f"conv{i}"], w[f"b_conv{i}"]
+            layers += [conv, spyx.nn.IF((side, side, L["c_out"]))]
+            if L["pool"]:
+                layers.append(spyx.nn.SumPool(C.POOL, C.POOL, "VALID"))
         return spyx.nn.Sequential(
-            conv1,
-            spyx.nn.IF((c["h1"], c["h1"], C.CONV_CH)),
-            spyx.nn.SumPool(2, 2, "VALID"),
-            conv2,
-            spyx.nn.IF((c["p1"], c["p1"], C.CONV_CH)),
+            *layers,
             spyx.nn.Flatten(),
             linear(c["flat"], C.CONV_CLASSES, w["fc"], w["b_fc"]),
             spyx.nn.LIF((C.CONV_CLASSES,), beta=C.BETA, rngs=rngs),
@@ -61,7 +65,7 @@ def build(s: dict, rngs):
 
 def main(argv=None) -> None:
     args = C.parse_args(argv)
-    s = C.spec(args.workload)
+    s = C.spec(args.workload, args.shrink)
     import jax
     import jax.numpy as jnp
     import optax
@@ -69,17 +73,19 @@ def main(argv=None) -> None:
     from flax import nnx
 
     if s["remat"]:
-        C.emit("spyx", s, {"unsupported": "spyx.nn.run has no rematerialisation option"})
+        C.emit("spyx", s, {"unsupported": "spyx.nn.run has no rematerialisation option"}, dtype=args.dtype)
         return
     baseline = C.rss_bytes()
-    model = build(s, nnx.Rngs(0))
+    dtype = jnp.bfloat16 if args.dtype == "bf16" else None
+    model = build(s, nnx.Rngs(0), dtype)
     opt = nnx.Optimizer(model, optax.adam(C.LR), wrt=nnx.Param)
     xs, ys = C.inputs(s)
-    x, y = jnp.asarray(xs), jnp.asarray(ys)
+    x, y = jnp.asarray(xs, dtype), jnp.asarray(ys)  # bf16: the input is cast once, stored as bf16
     del xs  # keep one copy of the input alive
 
     def loss_fn(m, x, y):
         out, _ = spyx.nn.run(m, x)
+        out = out if dtype is None else out.astype(jnp.float32)  # the loss in float32
         return optax.softmax_cross_entropy_with_integer_labels(out.sum(0), y).mean()
 
     step = spyx.optimize.make_train_step(loss_fn)
@@ -100,7 +106,18 @@ def main(argv=None) -> None:
         max_seconds=args.max_seconds,
     )
     C.emit(
-        "spyx", s, result, versions={"spyx": getattr(spyx, "__version__", "1.0.0"), "jax": jax.__version__}
+        "spyx",
+        s,
+        result,
+        dtype=args.dtype,
+        device=jax.devices()[0].device_kind,
+        device_peak_mib=C.jax_peak_mib(jax),
+        versions={
+            "spyx": getattr(spyx, "__version__", "1.0.0"),
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+        },
+        matmul_precision=str(jax.config.jax_default_matmul_precision),  # None: XLA's default (GPU: TF32)
     )
 
 

@@ -1,14 +1,21 @@
 """Side-by-side benchmark driver: snnx against Spyx, snnTorch and Norse.
 
 ``python benchmarks/run.py`` (or ``snnx bench``) runs every (framework,
-workload) pair in its own process, interleaved over several rounds, with the
+workload, dtype) in its own process, interleaved over several rounds, with the
 thread counts pinned through the environment; measures the machine's GEMM peak
-in the same run; prints a table with ratios to snnx and the issue's targets;
-and writes everything (raw samples included) as JSON to ``benchmarks/results/``.
+and each workload's matmul floor (``matmul_floor.py``) in the same run; prints
+a table with ratios to snnx and to the floor, and the issue's targets; and
+writes everything (raw samples included) as JSON to ``benchmarks/results/``.
+
+``--device gpu`` runs the JAX processes on CUDA and the torch peers on
+``"cuda"`` (``benchmarks/gpu.sh`` is the prepared script for a GPU machine);
+``--dtype fp32,bf16`` adds bf16 compute; ``--shrink K`` divides every
+workload's T, B, hidden size and channels by K, to exercise a suite quickly.
 
 Peers run in ``benchmarks/.venv-peers`` when it exists (see README.md);
-a peer that does not import there is skipped, with the reason recorded.
-Standard library only: the driver itself imports no framework.
+a peer that does not import there (or, on the GPU, sees no CUDA device) is
+skipped, with the reason recorded. Standard library only: the driver itself
+imports no framework.
 """
 
 from __future__ import annotations
@@ -23,32 +30,58 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import _common as C  # noqa: E402
+from _report import _fmt, aggregate, entry_key, floor_key, table, target_table, targets  # noqa: E402
 
-# name -> (script, variant, module that must import, environment kind)
+
+class Framework(NamedTuple):
+    script: str
+    variant: str  # passed as --variant (e.g. snnx's engine)
+    module: str  # must import in its interpreter
+    env: str  # "snnx": --snnx-python; "peers": --peers-python
+    lib: str  # "jax" or "torch": what must see the GPU under --device gpu
+    no_remat: str = ""  # why it has no rematerialisation (its bench script says the same); "": it has
+
+
 FRAMEWORKS = {
-    "snnx": ("bench_snnx.py", "", "snnx", "snnx"),
-    "snnx-step": ("bench_snnx.py", "step", "snnx", "snnx"),
-    "spyx": ("bench_spyx.py", "", "spyx", "peers"),
-    "snntorch": ("bench_snntorch.py", "", "snntorch", "peers"),
-    "norse": ("bench_norse.py", "", "norse", "peers"),
+    "snnx": Framework("bench_snnx.py", "", "snnx", "snnx", "jax"),
+    "snnx-step": Framework("bench_snnx.py", "step", "snnx", "snnx", "jax"),
+    "spyx": Framework(
+        "bench_spyx.py", "", "spyx", "peers", "jax", "spyx.nn.run has no rematerialisation option"
+    ),
+    "snntorch": Framework(
+        "bench_snntorch.py", "", "snntorch", "peers", "torch", "no rematerialisation in snnTorch's time loop"
+    ),
+    "norse": Framework(
+        "bench_norse.py", "", "norse", "peers", "torch", "no rematerialisation in Norse's time loop"
+    ),
 }
 DEFAULT_FRAMEWORKS = ("snnx", "snnx-step", "spyx", "snntorch", "norse")
+GEMM_N = {"cpu": 2048, "gpu": 8192, "quick": 512}  # square GEMM side for the peak
 
 
-def pinned_env(threads: int) -> dict[str, str]:
-    """The environment of every benchmark process: one thread count for every library."""
+def pinned_env(threads: int, device: str = "cpu") -> dict[str, str]:
+    """The environment of every benchmark process: one thread count for every library.
+
+    ``device="cpu"`` also hides every GPU from JAX and torch (``JAX_PLATFORMS=cpu``,
+    ``CUDA_VISIBLE_DEVICES=""``); ``"gpu"`` sets ``JAX_PLATFORMS=cuda`` and leaves
+    ``XLA_FLAGS`` and the visible devices as they are.
+    """
     n = str(threads)
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
         env[var] = n
-    env["XLA_FLAGS"] = C.xla_thread_flags(threads)
-    env["JAX_PLATFORMS"] = "cpu"
-    env["CUDA_VISIBLE_DEVICES"] = ""
+    if device == "gpu":
+        env["JAX_PLATFORMS"] = "cuda"
+    else:
+        env["XLA_FLAGS"] = C.xla_thread_flags(threads)
+        env["JAX_PLATFORMS"] = "cpu"
+        env["CUDA_VISIBLE_DEVICES"] = ""
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     env["PYTHONWARNINGS"] = "ignore"
     return env
@@ -113,11 +146,34 @@ def _default_peers_python() -> str:
     return str(venv) if venv.exists() else sys.executable
 
 
-def importable(python: str, module: str, env: dict) -> str | None:
-    """None when ``module`` imports under ``python``, else the reason."""
+def probe(fw: str, device: str) -> str:
+    """Python code that exits non-zero, its reason last on stderr, when ``fw`` cannot run on ``device``."""
+    f = FRAMEWORKS[fw]
+    code = f"import {f.module}\n"
+    if device == "gpu" and f.lib == "torch":
+        code += (
+            "import sys, torch\n"
+            "if not torch.cuda.is_available():\n"
+            "    sys.exit('torch sees no CUDA device' if torch.version.cuda else 'no CUDA build of torch')\n"
+        )
+    elif device == "gpu":
+        code += (
+            "import sys, jax\n"
+            "try:\n"
+            "    b = jax.default_backend()\n"
+            "except Exception as e:\n"
+            "    sys.exit(f'jax cannot start its cuda backend ({type(e).__name__}: {e})')\n"
+            "if b != 'gpu':\n"
+            "    sys.exit(f'jax backend is {b!r}, not gpu: no CUDA jax in this interpreter')\n"
+        )
+    return code
+
+
+def importable(python: str, module: str, env: dict, code: str | None = None) -> str | None:
+    """None when ``module`` imports under ``python`` (and ``code``, if given, exits 0), else the reason."""
     try:
         r = subprocess.run(
-            [python, "-c", f"import {module}"], capture_output=True, text=True, env=env, timeout=300
+            [python, "-c", code or f"import {module}"], capture_output=True, text=True, env=env, timeout=300
         )
     except (OSError, subprocess.SubprocessError) as e:
         return f"{python}: {e}"
@@ -126,7 +182,10 @@ def importable(python: str, module: str, env: dict) -> str | None:
     return None
 
 
-def _run_one(cmd: list[str], env: dict, tag: str, timeout: float, cpus: set[int] | None = None) -> dict:
+def _run_tagged(
+    cmd: list[str], env: dict, tag: str, timeout: float, cpus: set[int] | None = None
+) -> list[dict]:
+    """Run ``cmd``; every stdout line ``TAG {json}`` as a dict, or ``[{"error": ...}]`` when there is none."""
     t0 = time.perf_counter()
     confine = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     try:
@@ -134,162 +193,36 @@ def _run_one(cmd: list[str], env: dict, tag: str, timeout: float, cpus: set[int]
             cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=HERE, preexec_fn=confine
         )
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    for line in r.stdout.splitlines():
-        if line.startswith(tag + " "):
-            out = json.loads(line[len(tag) + 1 :])
-            out["process_s"] = time.perf_counter() - t0
-            return out
+        return [{"error": f"timed out after {timeout:.0f} s"}]
+    found = [json.loads(line[len(tag) + 1 :]) for line in r.stdout.splitlines() if line.startswith(tag + " ")]
+    for out in found:
+        out["process_s"] = time.perf_counter() - t0
+    if found:
+        return found
     tail = (r.stderr or r.stdout).strip().splitlines()[-5:]
-    return {"error": f"exit {r.returncode}: " + " | ".join(tail)}
+    return [{"error": f"exit {r.returncode}: " + " | ".join(tail)}]
 
 
-def _quartiles(xs: list[float]) -> tuple[float, float, float]:
-    if len(xs) == 1:
-        return xs[0], xs[0], xs[0]
-    q = statistics.quantiles(xs, n=4, method="inclusive")
-    return q[0], statistics.median(xs), q[2]
+def _run_one(cmd: list[str], env: dict, tag: str, timeout: float, cpus: set[int] | None = None) -> dict:
+    return _run_tagged(cmd, env, tag, timeout, cpus)[0]
 
 
-def aggregate(runs: list[dict], gemm_gflops: float) -> dict:
-    """Pool every round's samples per (framework, workload)."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for r in runs:
-        if "framework" in r and "error" not in r:
-            groups.setdefault((r["framework"], r["workload"]), []).append(r)
-    out = {}
-    for (fw, wl), rs in groups.items():
-        if any("unsupported" in r for r in rs):
-            out[f"{fw}/{wl}"] = {"framework": fw, "workload": wl, "unsupported": rs[0]["unsupported"]}
-            continue
-        train = [t for r in rs for t in r["train_s"]]
-        fwd = [t for r in rs for t in r["fwd_s"]]
-        tq, fq = _quartiles(train), _quartiles(fwd)
-        out[f"{fw}/{wl}"] = {
-            "framework": fw,
-            "workload": wl,
-            "rounds": len(rs),
-            "samples": len(train),
-            "train_ms": [1e3 * v for v in tq],
-            "fwd_ms": [1e3 * v for v in fq],
-            "first_train_s": statistics.median(r["first_train_s"] for r in rs),
-            "first_fwd_s": statistics.median(r["first_fwd_s"] for r in rs),
-            "peak_rss_mib": statistics.median(r["peak_rss_above_baseline"] for r in rs) / 2**20,
-            "train_util": rs[0]["train_flops"] / tq[1] / (gemm_gflops * 1e9) if gemm_gflops else None,
-            "fwd_util": rs[0]["fwd_flops"] / fq[1] / (gemm_gflops * 1e9) if gemm_gflops else None,
-            "loss_ok": all(r["loss_ok"] for r in rs),
-            "loss_first": rs[0]["loss_first"],
-            "loss_last": rs[0]["loss_last"],
-        }
-    return out
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}")
+    return v
 
 
-def targets(agg: dict) -> list[dict]:
-    """The issue's targets, evaluated on this run's medians."""
-
-    def get(fw, wl, key, i=1):
-        a = agg.get(f"{fw}/{wl}")
-        if not a or "unsupported" in a:
-            return None
-        v = a[key]
-        return v[i] if isinstance(v, list) else v
-
-    def ratio(num, den):
-        return None if num is None or den is None else num / den
-
-    rows = []
-
-    def add(name, value, limit, better="<="):
-        ok = None if value is None else (value <= limit if better == "<=" else value >= limit)
-        rows.append({"target": name, "value": value, "limit": limit, "op": better, "met": ok})
-
-    add(
-        "ff100 train snnx/spyx",
-        ratio(get("snnx", "ff100", "train_ms"), get("spyx", "ff100", "train_ms")),
-        0.5,
-    )
-    add("ff100 forward snnx/spyx", ratio(get("snnx", "ff100", "fwd_ms"), get("spyx", "ff100", "fwd_ms")), 0.5)
-    add(
-        "ff250 train snnx/spyx",
-        ratio(get("snnx", "ff250", "train_ms"), get("spyx", "ff250", "train_ms")),
-        0.55,
-    )
-    add(
-        "rec100 train snnx/spyx",
-        ratio(get("snnx", "rec100", "train_ms"), get("spyx", "rec100", "train_ms")),
-        0.65,
-    )
-    for peer in ("snntorch", "norse"):
-        for wl in ("ff100", "ff250", "rec100"):
-            add(
-                f"{wl} train {peer}/snnx",
-                ratio(get(peer, wl, "train_ms"), get("snnx", wl, "train_ms")),
-                3.5,
-                ">=",
-            )
-    add(
-        "conv30 train snnx/spyx",
-        ratio(get("snnx", "conv30", "train_ms"), get("spyx", "conv30", "train_ms")),
-        0.7,
-    )
-    add("long1000_remat peak RSS MiB", get("snnx", "long1000_remat", "peak_rss_mib"), 1024.0)
-    add(
-        "first ff100 train call snnx/spyx",
-        ratio(get("snnx", "ff100", "first_train_s"), get("spyx", "ff100", "first_train_s")),
-        1.5,
-    )
-    rows.append(
-        {
-            "target": "remat time cost long1000 (remat/plain, report only)",
-            "value": ratio(get("snnx", "long1000_remat", "train_ms"), get("snnx", "long1000", "train_ms")),
-            "limit": None,
-            "op": "",
-            "met": None,
-        }
-    )
-    return rows
-
-
-def _fmt(v, spec="{:.1f}"):
-    return "-" if v is None else spec.format(v)
-
-
-def table(agg: dict, workloads, frameworks) -> str:
-    head = (
-        "| workload | framework | train ms (q1-q3) | ×snnx | forward ms (q1-q3) | ×snnx | "
-        "first call s | peak RSS MiB | util train | loss falls |"
-    )
-    lines = [head, "|" + "---|" * 10]
-    for wl in workloads:
-        base = agg.get(f"snnx/{wl}")
-        for fw in frameworks:
-            a = agg.get(f"{fw}/{wl}")
-            if a is None:
-                continue
-            if "unsupported" in a:
-                lines.append(f"| {wl} | {fw} | unsupported: {a['unsupported']} |  |  |  |  |  |  |  |")
-                continue
-            tr, fw_ = a["train_ms"], a["fwd_ms"]
-            rt = rf = None
-            if base and "unsupported" not in base:
-                rt, rf = tr[1] / base["train_ms"][1], fw_[1] / base["fwd_ms"][1]
-            lines.append(
-                f"| {wl} | {fw} | {tr[1]:.1f} ({tr[0]:.1f}-{tr[2]:.1f}) | {_fmt(rt, '{:.2f}')} | "
-                f"{fw_[1]:.1f} ({fw_[0]:.1f}-{fw_[2]:.1f}) | {_fmt(rf, '{:.2f}')} | "
-                f"{a['first_train_s']:.2f} | {a['peak_rss_mib']:.0f} | "
-                f"{_fmt(a['train_util'] and 100 * a['train_util'], '{:.0f} %')} | "
-                f"{'yes' if a['loss_ok'] else 'NO'} |"
-            )
-    return "\n".join(lines)
-
-
-def target_table(rows: list[dict]) -> str:
-    lines = ["| target | measured | limit | met |", "|---|---|---|---|"]
-    for r in rows:
-        met = "-" if r["met"] is None else ("yes" if r["met"] else "no")
-        limit = "" if r["limit"] is None else f"{r['op']} {r['limit']}"
-        lines.append(f"| {r['target']} | {_fmt(r['value'], '{:.2f}')} | {limit} | {met} |")
-    return "\n".join(lines)
+def _dtypes(text: str) -> list[str]:
+    names = [d.strip() for d in text.split(",") if d.strip()]
+    bad = [d for d in names if d not in C.DTYPES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"a comma list from {','.join(C.DTYPES)}, got {text!r}")
+    return list(dict.fromkeys(names))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -298,17 +231,38 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5; --quick: 1)")
     p.add_argument("--iters", type=int, default=None, help="timed steps per process (default 5; --quick: 3)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps after the first call (default 2)")
-    p.add_argument("--workloads", default=None, help=f"comma list from {sorted(C.WORKLOADS)}")
+    p.add_argument(
+        "--workloads",
+        default=None,
+        help=f"comma list from {sorted(C.WORKLOADS)} (default: {','.join(C.DEFAULT_WORKLOADS)}; "
+        f"--device gpu adds {','.join(w for w in C.GPU_WORKLOADS if w not in C.DEFAULT_WORKLOADS)})",
+    )
     p.add_argument("--frameworks", default=None, help=f"comma list from {list(FRAMEWORKS)}")
+    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"), help="where every framework computes")
+    p.add_argument("--dtype", type=_dtypes, default=["fp32"], help="comma list of compute dtypes: fp32,bf16")
+    p.add_argument(
+        "--shrink",
+        type=_positive_int,
+        default=1,
+        metavar="K",
+        help="divide T, B, hidden and channels of every workload by K (default 1)",
+    )
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every library")
     p.add_argument("--max-seconds", type=float, default=30.0, help="timing budget per process")
     p.add_argument("--timeout", type=float, default=900.0, help="kill a process after this long")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="start no benchmark process once run.py has run this many seconds (the rest: not_run)",
+    )
     p.add_argument("--snnx-python", default=None, help="interpreter for snnx (default: this one or .venv)")
     p.add_argument(
         "--peers-python", default=None, help="interpreter for peers (default benchmarks/.venv-peers)"
     )
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/bench-<time>.json)")
-    p.add_argument("--no-gemm", action="store_true", help="skip the GEMM peak measurement")
+    p.add_argument("--no-gemm", action="store_true", help="skip the GEMM peak and matmul floor measurements")
+    p.add_argument("--no-floor", action="store_true", help="skip the matmul floor measurements")
     args = p.parse_args(argv)
     for name in ("rounds", "iters", "threads"):
         v = getattr(args, name)
@@ -317,10 +271,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.rounds = args.rounds or (1 if args.quick else 5)
     args.iters = args.iters or (3 if args.quick else 5)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    default_wl = C.GPU_WORKLOADS if args.device == "gpu" else C.DEFAULT_WORKLOADS
     args.workloads = (
-        args.workloads.split(",")
-        if args.workloads
-        else (["tiny"] if args.quick else list(C.DEFAULT_WORKLOADS))
+        args.workloads.split(",") if args.workloads else (["tiny"] if args.quick else list(default_wl))
     )
     args.frameworks = (
         args.frameworks.split(",")
@@ -338,78 +291,135 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def _references(args, env, cpus, specs) -> tuple[dict, dict]:
+    """One round's GEMM peaks (GFLOP/s per dtype) and matmul floors (ms per ``wl`` / ``wl/dtype``)."""
+    gemm, floors = {}, {}
+    if args.no_gemm:
+        return gemm, floors
+    # bf16 gets its own peak on the GPU; on the CPU its rows are divided by the fp32 peak
+    peak_dtypes = ["fp32"] + (["bf16"] if args.device == "gpu" and "bf16" in args.dtype else [])
+    n = GEMM_N["quick" if args.quick else args.device]
+    cmd = [args.snnx_python, str(HERE / "gemm_peak.py"), "--n", str(n), "--dtype", ",".join(peak_dtypes)]
+    for g in _run_tagged(cmd, env, "GEMM_RESULT", args.timeout, cpus):
+        if "gflops" in g:
+            gemm[g.get("dtype", "fp32")] = g["gflops"]
+        else:
+            print(f"GEMM peak: {g.get('error')}", flush=True)
+    if args.no_floor:
+        return gemm, floors
+    groups = {}  # one floor per distinct shape (long1000_remat shares long1000's)
+    for wl in args.workloads:
+        key = floor_key(specs[wl])
+        if key is not None:
+            groups.setdefault(key, []).append(wl)
+    if not groups:
+        return gemm, floors
+    cmd = [args.snnx_python, str(HERE / "matmul_floor.py"), "--json", "--device", args.device]
+    cmd += ["--workload", ",".join(wls[0] for wls in groups.values()), "--dtype", ",".join(args.dtype)]
+    cmd += [
+        "--shrink",
+        str(args.shrink),
+        "--threads",
+        str(args.threads),
+        "--repeats",
+        "3" if args.quick else "10",
+    ]
+    for f in _run_tagged(cmd, env, "FLOOR_RESULT", args.timeout, cpus):
+        if "floor_ms" not in f:
+            print(f"matmul floor: {f.get('error')}", flush=True)
+            continue
+        for wl in groups[floor_key(specs[f["workload"]])]:
+            floors[entry_key("", wl, f["dtype"])[1:]] = f["floor_ms"]
+    return gemm, floors
+
+
 def main(argv=None) -> int:
+    t0 = time.time()  # --budget counts from here
     args = parse_args(argv)
-    env = pinned_env(args.threads)
-    cpus = cpu_set(args.threads)
+    env = pinned_env(args.threads, args.device)
+    cpus = cpu_set(args.threads) if args.device == "cpu" else None
+    specs = {wl: C.spec(wl, args.shrink) for wl in args.workloads}
     info = machine()
     skipped, frameworks = {}, []
     for fw in args.frameworks:
-        _, _, module, kind = FRAMEWORKS[fw]
-        why = importable(_python_for(kind, args), module, env)
+        f = FRAMEWORKS[fw]
+        why = importable(_python_for(f.env, args), f.module, env, probe(fw, args.device))
         if why:
             skipped[fw] = why
             print(f"skipping {fw}: {why}", flush=True)
         else:
             frameworks.append(fw)
-    gemm, runs = [], []
+    gemm, floor_samples, runs, not_run = {}, {}, [], []
     started = time.time()
     for rnd in range(args.rounds):
-        if not args.no_gemm:
-            n = 512 if args.quick else 2048
-            cmd = [args.snnx_python, str(HERE / "gemm_peak.py"), "--n", str(n)]
-            g = _run_one(cmd, env, "GEMM_RESULT", args.timeout, cpus)
-            if "gflops" in g:
-                gemm.append(g["gflops"])
+        in_budget = args.budget is None or time.time() - t0 <= args.budget
+        g, fl = _references(args, env, cpus, specs) if in_budget else ({}, {})
+        for k, v in g.items():
+            gemm.setdefault(k, []).append(v)
+        for k, v in fl.items():
+            floor_samples.setdefault(k, []).append(v)
         order = (
             frameworks[rnd % len(frameworks) :] + frameworks[: rnd % len(frameworks)] if frameworks else []
         )
-        for wl in args.workloads:
-            for fw in order:
-                script, variant, _, kind = FRAMEWORKS[fw]
-                cmd = [_python_for(kind, args), str(HERE / script), "--workload", wl]
-                cmd += [
-                    "--iters",
-                    str(args.iters),
-                    "--warmup",
-                    str(args.warmup),
-                    "--threads",
-                    str(args.threads),
-                ]
-                cmd += ["--max-seconds", str(args.max_seconds)]
-                if variant:
-                    cmd += ["--variant", variant]
-                r = _run_one(cmd, env, "BENCH_RESULT", args.timeout, cpus)
-                r.setdefault("framework", fw)
-                r.setdefault("workload", wl)
-                r["round"] = rnd
-                runs.append(r)
-                status = r.get("error") or (
-                    "unsupported"
-                    if "unsupported" in r
-                    else f"train {1e3 * statistics.median(r['train_s']):.1f} ms"
-                )
-                print(f"[round {rnd + 1}/{args.rounds}] {wl:>15} {fw:>10}: {status}", flush=True)
-    gemm_gflops = statistics.median(gemm) if gemm else None
-    agg = aggregate(runs, gemm_gflops or 0.0)
-    rows = targets(agg)
+        # every workload in the first dtype before the next: what --budget cuts is bf16 first
+        for dt in args.dtype:
+            for wl in args.workloads:
+                for fw in order:
+                    tag = f"[round {rnd + 1}/{args.rounds}] {wl:>15} {fw:>10} {dt}"
+                    if specs[wl]["remat"] and FRAMEWORKS[fw].no_remat:
+                        r = {"unsupported": FRAMEWORKS[fw].no_remat}  # known without starting it
+                    elif args.budget is not None and time.time() - t0 > args.budget:
+                        not_run.append({"framework": fw, "workload": wl, "dtype": dt, "round": rnd})
+                        print(f"{tag}: not run (--budget {args.budget:.0f} s used up)", flush=True)
+                        continue
+                    else:
+                        r = _run_one(_bench_cmd(args, fw, wl, dt), env, "BENCH_RESULT", args.timeout, cpus)
+                    r.setdefault("framework", fw)
+                    r.setdefault("workload", wl)
+                    r.setdefault("dtype", dt)
+                    r["round"] = rnd
+                    runs.append(r)
+                    status = r.get("error") or (
+                        "unsupported"
+                        if "unsupported" in r
+                        else f"train {1e3 * statistics.median(r['train_s']):.1f} ms"
+                    )
+                    print(f"{tag}: {status}", flush=True)
+    gemm_med = {k: statistics.median(v) for k, v in gemm.items()}
+    floors = {k: statistics.median(v) for k, v in floor_samples.items()}
+    agg = aggregate(runs, gemm_med, floors)
+    rows = targets(agg, floors)
     info["load_average_end"] = os.getloadavg()
     report = {
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "wall_s": time.time() - started,
         "machine": info,
+        "device": args.device,
+        "dtypes": args.dtype,
+        "shrink": args.shrink,
+        "specs": {wl: {k: v for k, v in s.items() if k != "name"} for wl, s in specs.items()},
         "threads": args.threads,
         "cpus_used": sorted(cpus) if cpus else "all",
         "env": {
-            k: env[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS")
+            k: env.get(k)
+            for k in (
+                "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "XLA_FLAGS",
+                "JAX_PLATFORMS",
+            )
         },
         "rounds": args.rounds,
         "iters": args.iters,
         "warmup": args.warmup,
-        "gemm_gflops": gemm,
-        "gemm_gflops_median": gemm_gflops,
+        "gemm_gflops": gemm.get("fp32", []),
+        "gemm_gflops_median": gemm_med.get("fp32"),
+        "gemm_gflops_by_dtype": {k: {"samples": v, "median": gemm_med[k]} for k, v in gemm.items()},
+        "floor_ms": {k: {"samples": v, "median": floors[k]} for k, v in floor_samples.items()},
         "skipped": skipped,
+        "not_run": not_run,
         "aggregate": agg,
         "targets": rows,
         "runs": runs,
@@ -418,24 +428,45 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     print()
-    print(
-        f"machine: {info.get('cpu', '?')}, {info['cpus']} CPUs, {info.get('memory_gib', '?')} GiB; "
-        f"threads pinned to {args.threads} (CPUs: {report['cpus_used']}); "
-        f"load average {info['load_average_start'][0]:.1f} -> "
-        f"{info['load_average_end'][0]:.1f}"
+    where = (
+        f"device gpu ({_device_name(runs)})"
+        if args.device == "gpu"
+        else f"threads pinned to {args.threads} (CPUs: {report['cpus_used']})"
     )
     print(
-        f"GEMM peak (fp32, XLA): {_fmt(gemm_gflops)} GFLOP/s; rounds {args.rounds} x {args.iters} iterations"
+        f"machine: {info.get('cpu', '?')}, {info['cpus']} CPUs, {info.get('memory_gib', '?')} GiB; {where}; "
+        f"load average {info['load_average_start'][0]:.1f} -> {info['load_average_end'][0]:.1f}"
+        + (f"; workloads shrunk by {args.shrink}" if args.shrink > 1 else "")
     )
-    print(table(agg, args.workloads, [fw for fw in args.frameworks if fw in frameworks]))
+    peaks = ", ".join(f"{k} {_fmt(v)}" for k, v in gemm_med.items()) or "-"
+    print(f"GEMM peak (XLA): {peaks} GFLOP/s; rounds {args.rounds} x {args.iters} iterations")
+    if floors:
+        print("matmul floor ms: " + ", ".join(f"{k} {v:.2f}" for k, v in floors.items()))
+    print(table(agg, args.workloads, [fw for fw in args.frameworks if fw in frameworks], args.dtype))
     if len(frameworks) > 1:
         print()
         print(target_table(rows))
     errors = [r for r in runs if "error" in r]
     for r in errors:
-        print(f"error: {r['framework']}/{r['workload']} round {r['round']}: {r['error']}")
+        print(f"error: {r['framework']}/{r['workload']}/{r['dtype']} round {r['round']}: {r['error']}")
+    if not_run:
+        print(f"not run (--budget): {len(not_run)} of {len(not_run) + len(runs)} processes")
     print(f"\nwrote {out}")
     return 1 if errors else 0
+
+
+def _bench_cmd(args, fw: str, wl: str, dtype: str) -> list[str]:
+    f = FRAMEWORKS[fw]
+    cmd = [_python_for(f.env, args), str(HERE / f.script), "--workload", wl, "--dtype", dtype]
+    cmd += ["--iters", str(args.iters), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    cmd += ["--max-seconds", str(args.max_seconds), "--device", args.device, "--shrink", str(args.shrink)]
+    if f.variant:
+        cmd += ["--variant", f.variant]
+    return cmd
+
+
+def _device_name(runs: list[dict]) -> str:
+    return next((r["device"] for r in runs if r.get("device") not in (None, "cpu")), "?")
 
 
 if __name__ == "__main__":

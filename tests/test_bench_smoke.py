@@ -109,7 +109,7 @@ def test_matmul_floor_sums_the_pieces_and_states_the_peer_targets(tmp_path, monk
         import matmul_floor
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    out = matmul_floor.main(["--workload", "rec100", "--repeats", "1", "--results", str(results)])
+    (out,) = matmul_floor.main(["--workload", "rec100", "--repeats", "1", "--results", str(results)])
     pieces = out["pieces_ms"]
     assert len(pieces) == 8 and any(name.startswith("recurrent forward, 100 x") for name in pieces)
     assert out["floor_ms"] == sum(pieces.values()) and all(ms > 0 for ms in pieces.values())
