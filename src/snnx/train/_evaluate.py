@@ -11,7 +11,7 @@ from flax import nnx
 from snnx.engine import Options
 from snnx.engine._record import select
 from snnx.train._data import as_data, batch_size_of, check_count, iterate, loader_defaults, place
-from snnx.train._steps import LossFn, as_metrics, hashable_record, make_eval_step, rate_name
+from snnx.train._steps import LossFn, StateJit, as_metrics, hashable_record, make_eval_step, rate_name
 from snnx.train._sync import SYNC_EVERY, Tally
 
 # The attributes ``nnx.Module.eval()`` / ``.train()`` set on every submodule that has them.
@@ -114,9 +114,12 @@ def run_eval(
     ``names``: the metric names the step returns."""
     tally = Tally(names)
     with eval_mode(model):
+        # a StateJit step looks the (eval-mode) model's structure up once, not per batch
+        bound = isinstance(eval_step, StateJit)
+        step = eval_step.bind(model) if bound else functools.partial(eval_step, model)
         for x, y in iterate(data, batch_size, epoch=0, seed=0, train=False):
             n = batch_size_of(y)
-            loss, values = eval_step(model, *place((x, y), placement, allow_replicated=True))
+            loss, values = step(*place((x, y), placement, allow_replicated=True))
             tally.add(0, n, loss, values)
             if len(tally) >= sync_every:
                 tally.sync()

@@ -108,7 +108,7 @@ def fit(
     scalar ``loss_fn(outputs, y)`` and its gradient with respect to the model's
     ``nnx.Param`` variables, and applies one optimizer update; the train and
     eval steps are those of :func:`make_train_step` and :func:`make_eval_step`,
-    compiled once per input shape with ``nnx.jit``.
+    compiled once per input shape with ``jax.jit`` over the model's state.
 
     Data: ``train_data``/``eval_data`` is either
 
@@ -402,8 +402,9 @@ def fit(
             bar.start_epoch(epoch, steps_per_epoch, completed=skip)
             t0 = time.perf_counter()
             batches = iterate(train, batch_size, epoch=epoch, seed=seed, train=True, start=skip)
+            update = train_step.bind(model, optimizer)  # the structure looked up once per epoch
             for step, (x, y) in enumerate(batches, start=skip):
-                loss, values, finite = train_step(model, optimizer, *place((x, y), placement))
+                loss, values, finite = update(*place((x, y), placement))
                 tally.add(step, batch_size_of(y), loss, values, finite)
                 if len(tally) >= sync_every or guard.signum is not None:
                     _sync(tally, bar, t0, epoch, ckpt, last_saved)
