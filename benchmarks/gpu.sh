@@ -10,7 +10,8 @@
 # 2. puts this checkout's src/ on PYTHONPATH, so that snnx imports from it;
 # 3. prints the GPU and the versions, then runs benchmarks/run.py --device gpu --dtype fp32,bf16,
 #    which measures the GEMM peaks (fp32, bf16) and the matmul floors in the same run and writes
-#    ${OUT:-benchmarks/results}/gpu.json (and gpu.log next to it).
+#    ${OUT:-benchmarks/results}/gpu.json (and gpu.log next to it);
+# 4. with the time left, benchmarks/tune_options.py re-measures the engine's GPU defaults (tune.json).
 #
 # Time: run.py needs about 7-10 s per process on the GPU (interpreter, CUDA start-up, compilation,
 # the timed steps); a round of the 9 GPU workloads x 4 frameworks x 2 dtypes is ~66 processes, more
@@ -60,3 +61,10 @@ echo "rounds $ROUNDS, frameworks $FRAMEWORKS, run.py budget ${BUDGET_S} s (limit
 python3 benchmarks/run.py --device gpu --dtype fp32,bf16 --snnx-python python3 --peers-python python3 \
     --rounds "$ROUNDS" --iters 5 --warmup 2 --max-seconds 3 --timeout "$TIMEOUT_S" --budget "$BUDGET_S" \
     --frameworks "$FRAMEWORKS" --out "$OUT_DIR/gpu.json" "$@" 2>&1 | tee "$OUT_DIR/gpu.log"
+
+# with the time left, re-measure the engine's GPU defaults (docs/design/engine-plan.md, "Backend defaults")
+LEFT_S=$((LIMIT_S - SECONDS - 10))
+if ((LEFT_S > 120)); then
+    timeout "$LEFT_S" python3 benchmarks/tune_options.py --rounds 2 --json "$OUT_DIR/tune.json" 2>&1 \
+        | tee "$OUT_DIR/tune.log" || echo "tune_options.py: stopped at the time limit"
+fi

@@ -255,6 +255,8 @@ def test_gpu_sh_installs_the_wheels_and_hands_run_py_its_arguments(tmp_path):
     assert argv[-2:] == ["--shrink", "8"]  # "$@" last, so that it wins
     assert bench["pythonpath"].split(os.pathsep)[:2] == [str(tree / "src"), "/tmp/site"]
     assert (out / "gpu.log").exists()
+    tune = next(c["argv"] for c in calls if c["argv"][:1] == ["benchmarks/tune_options.py"])
+    assert tune[tune.index("--json") + 1] == f"{out}/tune.json"  # the GPU defaults re-measured after
 
 
 @pytest.mark.slow
