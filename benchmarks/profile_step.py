@@ -15,7 +15,8 @@ optimizer update), and reports
 
 ``--set`` sets a field of the ``snnx.engine.Options`` the step runs with
 (``--set project_readout=0``, ``--set fused=0``,
-``--set project_min_sample_bytes=0``), to measure what an engine feature buys;
+``--set project_min_sample_bytes=0``, ``--set conv_weight_grad=xla``: a VALUE
+that is not a number is passed as a string), to measure what an engine feature buys;
 the plan the step runs is printed with ``--plan``. Run the Spyx side with the
 peers' interpreter (``benchmarks/.venv-peers/bin/python``).
 """
@@ -34,18 +35,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C
 
 
-def _parse_setting(text: str) -> tuple[str, int | float | bool]:
+def _parse_setting(text: str) -> tuple[str, int | float | str]:
     name, sep, value = text.partition("=")
-    if not sep or not name:
+    if not sep or not name or not value:
         raise argparse.ArgumentTypeError(f"--set expects NAME=VALUE, got {text!r}")
-    try:
-        number: int | float = int(value)
-    except ValueError:
+    for kind in (int, float):
         try:
-            number = float(value)
+            return name, kind(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--set {name}: VALUE must be a number, got {value!r}") from None
-    return name, number
+            pass
+    return name, value  # a string field (conv_weight_grad=xla, chunk_steps=off); Options checks it
 
 
 def main(argv=None) -> dict:

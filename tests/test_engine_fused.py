@@ -142,7 +142,7 @@ def test_forward_mode_through_the_fused_kernel_says_what_to_do():
     def f(x, options=None):
         return run(lif, x, options=options)[0].sum()
 
-    with pytest.raises(TypeError, match=r"reverse-mode autodiff only.*Options\(fused=False\)"):
+    with pytest.raises(TypeError, match=r"reverse-mode autodiff only.*Options\(fused=False"):
         jax.jvp(f, (x,), (jnp.ones_like(x),))
     _, tangent = jax.jvp(lambda x: f(x, Options(fused=False)), (x,), (jnp.ones_like(x),))
     _, ref = jax.jvp(lambda x: run(lif, x, engine="step")[0].sum(), (x,), (jnp.ones_like(x),))

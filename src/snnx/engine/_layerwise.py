@@ -36,7 +36,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from snnx.engine import _record
+from snnx.engine import _conv, _record
 from snnx.engine._fused import fused_scan
 from snnx.engine._plan import Plan
 from snnx.engine._record import NOTHING, LeafWant, Recording, Want
@@ -125,6 +125,8 @@ def _apply(plan: Plan, layers: dict, x, state, *, return_states: bool, remat: bo
             if step.bias_to is not None:
                 y = jax.lax.dot_general(rows, layer.kernel[...], (((rows.ndim - 1,), (0,)), ((), ())))
                 bias = layer.bias[...]
+            elif step.weight_grad == "gemm":
+                y = _conv.apply(layer, rows)
             else:
                 y = layer(rows)
             x, values[step.path] = _split_time_batch(y, x), None

@@ -20,6 +20,7 @@ import jax
 from snnx import _checks
 
 ENGINES = ("auto", "step", "layer")
+CONV_WEIGHT_GRADS = ("xla", "gemm", "auto")
 
 # Backend defaults. "cpu" comes from measurements on a 2-core x86 CPU (benchmarks/README.md and
 # docs/design/engine-plan.md say which run); "gpu" and "tpu" are the CPU values except where the
@@ -38,13 +39,15 @@ _CPU = {
     "chunk_above_rows": 32768,
     "parallel": False,
     "recompute_neuron_steps": True,
+    "conv_weight_grad": "auto",
 }
 _DEFAULTS = {
     "cpu": _CPU,
     # On GPU/TPU the per-step readout matmul launches a kernel per step and the page-fault reason for
-    # projecting does not exist; time chunks exist to keep activations in a CPU cache.
-    "gpu": {**_CPU, "project_readout": False, "chunk_steps": "off"},
-    "tpu": {**_CPU, "project_readout": False, "chunk_steps": "off"},
+    # projecting does not exist; time chunks exist to keep activations in a CPU cache. The conv
+    # weight-gradient rule measures XLA's CPU convolution; GPU/TPU convolutions are cuDNN's/the MXU's.
+    "gpu": {**_CPU, "project_readout": False, "chunk_steps": "off", "conv_weight_grad": "xla"},
+    "tpu": {**_CPU, "project_readout": False, "chunk_steps": "off", "conv_weight_grad": "xla"},
 }
 
 
@@ -65,7 +68,7 @@ class Options:
         fused: run the neurons that offer a fused kernel (LIF, LI, IF, RLIF)
             with it: a hand-written backward pass whose loop is elementwise.
             Reverse mode only; forward-mode AD (``jax.jvp``) needs
-            ``fused=False`` or ``engine="step"``.
+            ``fused=False`` (and ``conv_weight_grad="xla"``) or ``engine="step"``.
         bias_into_neuron: add the bias of an ``nnx.Linear`` feeding a fused
             neuron inside the neuron's loop instead of after the matmul.
         project_readout: apply a small ``nnx.Linear`` (at most
@@ -88,6 +91,14 @@ class Options:
         recompute_neuron_steps: in a neuron scan without a fused kernel,
             recompute the elementwise step in the backward pass instead of
             storing its intermediates (matmul results are still stored).
+        conv_weight_grad: how the kernel gradient of a 2-D ``nnx.Conv`` is
+            computed: ``"xla"`` (autodiff: XLA's convolution), ``"gemm"`` (an
+            im2col GEMM over chunks of samples, for every conv it supports;
+            forward pass and input gradient stay XLA's, bit for bit) or
+            ``"auto"`` (the GEMM where it measured faster: CPU default; GPU
+            default ``"xla"``). The plan says which one each conv uses and why.
+            Like ``fused``, the GEMM has reverse mode only: forward-mode AD
+            through a conv that uses it needs ``conv_weight_grad="xla"``.
 
     Example:
         >>> run(model, x, options=Options(fused=False))   # autodiff everywhere
@@ -107,10 +118,13 @@ class Options:
     chunk_above_rows: int | None = None
     parallel: bool | None = None
     recompute_neuron_steps: bool | None = None
+    conv_weight_grad: str | None = None
 
     def __post_init__(self) -> None:
         if self.engine is not None:
             _checks.one_of("engine", self.engine, ENGINES)
+        if self.conv_weight_grad is not None:
+            _checks.one_of("conv_weight_grad", self.conv_weight_grad, CONV_WEIGHT_GRADS)
         for name in ("remat", "fused", "bias_into_neuron", "project_readout", "parallel",
                      "recompute_neuron_steps"):
             value = getattr(self, name)

@@ -10,7 +10,8 @@ Step kinds:
 
 * ``StepScan``: the whole model scanned once per time step (the reference;
   ``engine="step"``, or where layer-major execution is not valid).
-* ``PerSample``: a stateless per-sample layer applied once to all ``T * B`` samples.
+* ``PerSample``: a stateless per-sample layer applied once to all ``T * B`` samples
+  (an ``nnx.Conv`` possibly with an im2col-GEMM kernel gradient: ``weight_grad``).
 * ``FusedNeuron``: a leaky neuron run by the fused kernel (hand-written backward),
   possibly with the previous ``Linear``'s bias added in its loop (``bias_from``)
   and the next small ``Linear`` applied per step inside it (``readout``).
@@ -30,6 +31,7 @@ import numpy as np
 from flax import nnx
 
 from snnx._checks import ShapeError
+from snnx.engine import _conv
 from snnx.engine._options import Options
 from snnx.engine._rules import (
     bias_blocker,
@@ -68,6 +70,7 @@ class Step:
     bias_to: tuple[int, ...] | None = None
     readout: tuple[int, ...] | None = None
     cast: str | None = None
+    weight_grad: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,8 +247,9 @@ def _layer_major_steps(
             notes += _recording_notes(path, recorded, recorded_states)
             target = _bias_goes_on(layer, y, nxt, state, options, zero_state, chunked, notes,
                                    path in recorded)
+            weight_grad = _conv_weight_grad(layer, rows, options, notes)
             steps.append(Step("PerSample", path, describe(layer), in_shape, tuple(y.shape[2:]),
-                              jnp.dtype(y.dtype).name, tuple(notes), bias_to=target))
+                              jnp.dtype(y.dtype).name, tuple(notes), bias_to=target, weight_grad=weight_grad))
             bias_to_next = path if target is not None else None
         else:
             y_t = eval_layer(layer, jax.ShapeDtypeStruct(x.shape[1:], x.dtype), None, path, stateful=False)
@@ -263,6 +267,32 @@ def _is_neuron(layer) -> bool:
     from snnx.neurons import Neuron
 
     return isinstance(layer, Neuron)
+
+
+def _conv_weight_grad(layer, rows, options, notes) -> str | None:
+    """``"gemm"`` when ``layer`` (an ``nnx.Conv``) takes its kernel gradient from an im2col GEMM;
+    appends the reason for the choice to ``notes``."""
+    if not isinstance(layer, nnx.Conv):
+        return None
+    choice = options.conv_weight_grad
+    given = f"options.conv_weight_grad={choice!r}"
+    if choice == "xla":
+        notes.append(f"kernel gradient by XLA's convolution ({given})")
+        return None
+    blocker = _conv.supports(layer, rows.dtype)
+    if blocker is not None:
+        notes.append(f"kernel gradient by XLA's convolution: the im2col GEMM does not support {blocker} "
+                     f"({given})")
+        return None
+    if choice == "gemm":
+        notes.append(f"kernel gradient as an im2col GEMM ({given})")
+        return "gemm"
+    wins, why = _conv.rule(layer, tuple(rows.shape))
+    if wins:
+        notes.append(f"kernel gradient as an im2col GEMM ({given}: {why})")
+        return "gemm"
+    notes.append(f"kernel gradient by XLA's convolution ({given}: {why})")
+    return None
 
 
 def _bias_goes_on(linear, y, nxt, state, options, zero_state, chunked, notes, recorded=False) -> tuple | None:

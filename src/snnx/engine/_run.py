@@ -87,7 +87,7 @@ def run(
     own (a recurrent neuron with its own matmul); the leaky family (LIF, LI,
     IF, RIF, RLIF) by a fused kernel with a hand-written backward pass, which
     supports reverse-mode autodiff only (``Options(fused=False)`` for
-    ``jax.jvp``). Outputs and states equal
+    ``jax.jvp``; with convolutions also ``conv_weight_grad="xla"``). Outputs and states equal
     the step engine's up to float rounding (the same operations, with matmuls
     grouped differently): spikes identical in the tests, membranes and
     gradients within 1e-5.
@@ -134,9 +134,9 @@ def run(
     except TypeError as err:
         if "forward-mode" in str(err) and "custom_vjp" in str(err):
             raise TypeError(
-                "run's fused neuron kernels support reverse-mode autodiff only (jax.grad, jax.vjp); "
-                "for forward mode (jax.jvp, jax.jacfwd, jax.linearize) pass "
-                "options=snnx.engine.Options(fused=False) or engine='step'"
+                "run's fused neuron kernels and im2col-GEMM convolution gradients support reverse-mode "
+                "autodiff only (jax.grad, jax.vjp); for forward mode (jax.jvp, jax.jacfwd, jax.linearize) "
+                "pass options=snnx.engine.Options(fused=False, conv_weight_grad='xla') or engine='step'"
             ) from err
         raise
     if time_axis == 1:
