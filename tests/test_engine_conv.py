@@ -225,3 +225,30 @@ def test_forward_mode_through_the_gemm_names_the_way_out():
     with pytest.raises(TypeError, match=r"reverse-mode autodiff only.*conv_weight_grad='xla'"):
         jax.jvp(lambda k: total(k, gemm), (k,), (jnp.ones_like(k),))
     jax.jvp(lambda k: total(k, xla), (k,), (jnp.ones_like(k),))  # the way out works
+
+
+@pytest.mark.parametrize("weight_grad", ["gemm", "xla"])
+@pytest.mark.parametrize("bias_into_neuron", [True, False])
+def test_a_convs_bias_added_in_the_next_neurons_loop_equals_the_step_engine(weight_grad, bias_into_neuron):
+    model = _snn()
+    for i in (0, 3):  # non-zero biases, so that where they are added matters
+        conv = model.layers[i]
+        conv.bias[...] = 0.3 * jnp.arange(conv.bias.shape[0], dtype=jnp.float32) - 0.5
+    x = (jax.random.uniform(jax.random.key(3), (6, 3, 8, 8, 2)) < 0.4).astype(jnp.float32)
+    y = jnp.arange(3)
+    options = Options(conv_weight_grad=weight_grad, bias_into_neuron=bias_into_neuron)
+    convs = [st for st in plan(model, x, options=options).steps if st.layer.startswith("Conv")]
+    moved = [st for st in convs if st.bias_to is not None]
+    assert len(moved) == (2 if bias_into_neuron else 0)
+    if bias_into_neuron:
+        assert all("bias left out here, added inside the next neuron's loop" in st.notes for st in moved)
+    (loss, spikes), grads = _train(model, x, y, options, "auto")
+    (ref_loss, ref_spikes), ref_grads = _train(model, x, y, options, "step")
+    for key in ref_spikes:
+        np.testing.assert_array_equal(np.asarray(spikes[key]), np.asarray(ref_spikes[key]))
+    np.testing.assert_allclose(float(loss), float(ref_loss), rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads), strict=True):
+        scale = max(1.0, float(np.abs(b).max()))
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5 * scale)
+    for i in (0, 3):  # the bias gradients, summed inside the neurons' kernels, are not zero
+        assert float(np.abs(np.asarray(grads["layers"][i]["bias"][...])).max()) > 0

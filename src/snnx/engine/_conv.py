@@ -186,14 +186,16 @@ def wins(layer, in_shape) -> bool:
     return rule(layer, in_shape)[0]
 
 
-def apply(layer, rows):
-    """``layer(rows)`` (``rows``: ``(N, H, W, C_in)``) for a layer :func:`supports` accepts, with
-    :func:`conv`: the same output and input gradient, the GEMM ``dW``; nnx.Conv's dtype promotion
-    and bias add."""
+def apply(layer, rows, *, gemm: bool = True, bias: bool = True):
+    """``layer(rows)`` (``rows``: ``(N, H, W, C_in)``) for a layer :func:`supports` accepts:
+    nnx.Conv's dtype promotion, convolution and bias add. ``gemm``: with :func:`conv` (the same
+    output and input gradient, the GEMM ``dW``), else XLA's convolution as ``nnx.Conv`` calls it;
+    ``bias=False`` leaves the bias out (the engine adds it in the next neuron's loop)."""
     kernel = layer.kernel[...]
-    bias = layer.bias[...] if layer.bias is not None else None
-    x, kernel, bias = layer.promote_dtype((rows, kernel, bias), dtype=layer.dtype)
-    y = conv(x, kernel, _pairs(layer.strides, 2), lax_padding(layer), layer.precision)
-    if layer.use_bias:
-        y += bias.reshape((1,) * (y.ndim - bias.ndim) + bias.shape)
+    b = layer.bias[...] if layer.bias is not None else None
+    x, kernel, b = layer.promote_dtype((rows, kernel, b), dtype=layer.dtype)
+    strides, padding = _pairs(layer.strides, 2), lax_padding(layer)
+    y = (conv if gemm else _lax_conv)(x, kernel, strides, padding, layer.precision)
+    if bias and layer.use_bias:
+        y += b.reshape((1,) * (y.ndim - b.ndim) + b.shape)
     return y

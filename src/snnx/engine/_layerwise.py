@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
 from snnx.engine import _conv, _record
 from snnx.engine._fused import fused_scan
@@ -122,11 +123,12 @@ def _apply(plan: Plan, layers: dict, x, state, *, return_states: bool, remat: bo
             values[step.path] = None
         elif step.kind == "PerSample":
             rows = _merge_time_batch(x)
-            if step.bias_to is not None:
+            if isinstance(layer, nnx.Conv) and (step.bias_to is not None or step.weight_grad == "gemm"):
+                y = _conv.apply(layer, rows, gemm=step.weight_grad == "gemm", bias=step.bias_to is None)
+                bias = layer.bias[...] if step.bias_to is not None else None
+            elif step.bias_to is not None:
                 y = jax.lax.dot_general(rows, layer.kernel[...], (((rows.ndim - 1,), (0,)), ((), ())))
                 bias = layer.bias[...]
-            elif step.weight_grad == "gemm":
-                y = _conv.apply(layer, rows)
             else:
                 y = layer(rows)
             x, values[step.path] = _split_time_batch(y, x), None

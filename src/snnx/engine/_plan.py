@@ -296,8 +296,9 @@ def _conv_weight_grad(layer, rows, options, notes) -> str | None:
 
 
 def _bias_goes_on(linear, y, nxt, state, options, zero_state, chunked, notes, recorded=False) -> tuple | None:
-    """The next layer's path when ``linear``'s bias is added inside that fused neuron's loop."""
-    if type(linear) is not nnx.Linear or not linear.use_bias or nxt is None:
+    """The next layer's path when ``linear``'s bias (an ``nnx.Linear``'s or a plain 2-D ``nnx.Conv``'s)
+    is added inside that fused neuron's loop."""
+    if type(linear) not in (nnx.Linear, nnx.Conv) or not linear.use_bias or nxt is None:
         return None
     if recorded:
         if options.bias_into_neuron:

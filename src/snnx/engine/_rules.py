@@ -171,7 +171,7 @@ def plain_linear(module) -> bool:
 
 
 def linear_dtype(module, x_dtype):
-    """The dtype an ``nnx.Linear`` computes and returns for inputs of ``x_dtype``."""
+    """The dtype an ``nnx.Linear`` (or ``nnx.Conv``) computes and returns for inputs of ``x_dtype``."""
     if module.dtype is not None:
         return jnp.dtype(module.dtype)
     arrays = [module.kernel[...]] + ([module.bias[...]] if module.use_bias else [])
@@ -205,7 +205,13 @@ def bias_blocker(linear, x_dtype, neuron_dtype, options: Options) -> str | None:
         return "bias not moved: options.bias_into_neuron is False"
     if not linear.use_bias:
         return None
-    if not plain_linear(linear):
+    if type(linear) is nnx.Conv:
+        from snnx.engine import _conv
+
+        why = _conv.supports(linear, x_dtype)
+        if why is not None:
+            return f"bias not moved: the conv has {why}"
+    elif not plain_linear(linear):
         return f"bias not moved: {type(linear).__name__} is not a plain nnx.Linear"
     out = linear_dtype(linear, x_dtype)
     dtypes = {jnp.dtype(linear.kernel[...].dtype), jnp.dtype(linear.bias[...].dtype), out}
