@@ -57,8 +57,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--set", dest="settings", action="append", default=[], type=_parse_setting)
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of the summary")
     parser.add_argument("--plan", action="store_true", help="print snnx's execution plan first")
+    parser.add_argument(
+        "--ops", type=int, default=0, metavar="N", help="trace 3 steps; print the N slowest XLA operations"
+    )
     args = parser.parse_args(argv)
     C.use_threads(args.threads)
+    if args.ops:  # XLA's CPU runtime marks each operation only with this flag, set before JAX starts
+        os.environ["XLA_FLAGS"] += " --xla_cpu_enable_xprof_traceme=true"
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -130,6 +135,8 @@ def main(argv=None) -> dict:
         "loss_finite": bool(np.isfinite(float(loss))),
         "jax": jax.__version__,
     }
+    if args.ops:
+        out["ops_ms_per_step"] = _trace_ops(lambda: compiled(state, x, y)[1].block_until_ready(), args.ops)
     if args.json:
         print(json.dumps(out))
     else:
@@ -141,7 +148,38 @@ def main(argv=None) -> dict:
             f"{out['minor_faults_per_step']} minor faults/step ({out['faulted_mib_per_step']:.1f} MiB), "
             f"XLA temporaries {out['xla_temp_bytes'] / 1e6:.1f} MB"
         )
+    if args.ops and not args.json:
+        print(f"the {args.ops} XLA operations that took longest, ms per step (fusions named as in the")
+        print("optimised HLO, `compiled.as_text()`; an operation XLA hands to a thread pool and does")
+        print("not wait for, such as some dots and convolutions, shows its dispatch time only):")
+        for name, ms in out["ops_ms_per_step"].items():
+            print(f"  {ms:8.2f}  {name}")
     return out
+
+
+def _trace_ops(step, top: int, steps: int = 3) -> dict[str, float]:
+    """The ``top`` XLA operations by total time over ``steps`` traced calls of ``step``, in ms per step."""
+    import collections
+    import glob
+    import gzip
+    import tempfile
+
+    import jax
+
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder, create_perfetto_trace=True):
+            for _ in range(steps):
+                step()
+        (path,) = glob.glob(f"{folder}/**/perfetto_trace.json.gz", recursive=True)
+        events = json.load(gzip.open(path))
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    total: collections.Counter = collections.Counter()
+    for e in events:
+        name = e.get("name", "")
+        # XLA's operations only: not the executor's own spans, not Python frames ("$file:line")
+        if e.get("ph") == "X" and "dur" in e and not name.startswith(("$", "ThunkExecutor", "Pjit")):
+            total[name] += e["dur"]
+    return {name: us / 1e3 / steps for name, us in total.most_common(top)}
 
 
 if __name__ == "__main__":

@@ -81,12 +81,15 @@ def test_event_input_variants_agree_with_the_dense_matmul(tmp_path):
 def test_profile_step_reports_time_faults_and_temporaries(monkeypatch, capsys):
     script = str(ROOT / "benchmarks" / "profile_step.py")
     cmd = [sys.executable, script, "--workload", "tiny", "--steps", "2", "--warmup", "1", "--threads", "1"]
-    flags = [*cmd, "--json", "--set", "project_min_sample_bytes=0"]
+    flags = [*cmd, "--json", "--set", "project_min_sample_bytes=0", "--ops", "4"]
     r = subprocess.run(flags, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["settings"] == {"project_min_sample_bytes": 0} and out["loss_finite"]
     assert out["train_ms_median"] > 0 and out["minor_faults_per_step"] >= 0 and out["xla_temp_bytes"] > 0
+    ops = out["ops_ms_per_step"]  # the traced step's slowest XLA operations, slowest first
+    assert 1 <= len(ops) <= 4 and list(ops.values()) == sorted(ops.values(), reverse=True)
+    assert all(ms > 0 and not name.startswith(("$", "ThunkExecutor")) for name, ms in ops.items())
     # an unknown switch is refused before anything compiles: checked in this process, no second start-up
     # (no --threads: with every CPU, main() leaves this process's CPU affinity alone)
     monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # main() appends to it; restored after
