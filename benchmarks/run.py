@@ -268,6 +268,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         v = getattr(args, name)
         if v is not None and v < 1:
             p.error(f"--{name} must be >= 1, got {v}")
+    if args.warmup is not None and args.warmup < 0:
+        p.error(f"--warmup must be >= 0, got {args.warmup}")
+    for name in ("max_seconds", "timeout"):
+        v = getattr(args, name)
+        if not v > 0:
+            p.error(f"--{name.replace('_', '-')} must be > 0 seconds, got {v}")
+    if args.budget is not None and not args.budget >= 0:
+        p.error(f"--budget must be >= 0 seconds (0: start no benchmark process), got {args.budget}")
     args.rounds = args.rounds or (1 if args.quick else 5)
     args.iters = args.iters or (3 if args.quick else 5)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
@@ -280,6 +288,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         if args.frameworks
         else (["snnx"] if args.quick else list(DEFAULT_FRAMEWORKS))
     )
+    for flag, names in (("--workloads", args.workloads), ("--frameworks", args.frameworks)):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            p.error(f"{flag} names {', '.join(twice)} more than once")
     for wl in args.workloads:
         if wl not in C.WORKLOADS:
             p.error(f"unknown workload {wl!r}; choose from {sorted(C.WORKLOADS)}")

@@ -90,6 +90,21 @@ def test_bad_shrink_and_dtype_are_refused_naming_the_flag(bench, capsys, argv, f
     assert flag in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [(["--timeout", "0"], "--timeout"), (["--warmup", "-3"], "--warmup"),
+     (["--max-seconds", "-1"], "--max-seconds"),
+     (["--budget", "-1"], "--budget"), (["--frameworks", "snnx,snnx"], "--frameworks"),
+     (["--workloads", "ff100,tiny,ff100"], "--workloads")],
+)  # fmt: skip
+def test_run_py_refuses_bad_times_and_repeated_names(bench, capsys, argv, flag):
+    run, _ = bench
+    with pytest.raises(SystemExit) as bad:
+        run.parse_args(argv)
+    err = capsys.readouterr().err
+    assert bad.value.code == 2 and f"error: {flag} " in err and argv[1].split(",")[0] in err
+
+
 def test_gpu_defaults_and_the_environment_of_each_device(bench):
     run, C = bench
     args = run.parse_args(["--device", "gpu", "--dtype", "bf16,fp32"])
@@ -227,6 +242,10 @@ def test_gpu_sh_installs_the_wheels_and_hands_run_py_its_arguments(tmp_path):
         f"with open({str(log)!r}, 'a') as f:\n"
         "    call = {'argv': sys.argv[1:], 'pythonpath': os.environ.get('PYTHONPATH', '')}\n"
         "    f.write(json.dumps(call) + '\\n')\n"
+        "if os.environ.get('SHIM_NO_SNNX') and sys.argv[1:] == ['-c', 'import snnx']:\n"
+        "    sys.exit(1)\n"
+        "if os.environ.get('SHIM_FAIL_RUN') and sys.argv[1:2] == ['benchmarks/run.py']:\n"
+        "    sys.exit(1)\n"
     )
     shim.chmod(0o755)
     out = tmp_path / "out"
@@ -257,6 +276,20 @@ def test_gpu_sh_installs_the_wheels_and_hands_run_py_its_arguments(tmp_path):
     assert (out / "gpu.log").exists()
     tune = next(c["argv"] for c in calls if c["argv"][:1] == ["benchmarks/tune_options.py"])
     assert tune[tune.index("--json") + 1] == f"{out}/tune.json"  # the GPU defaults re-measured after
+
+    # a failed benchmark process: the defaults are still re-measured, and gpu.sh says it failed
+    log.unlink()
+    r = subprocess.run(["bash", str(tree / "benchmarks" / "gpu.sh")], env={**env, "SHIM_FAIL_RUN": "1"},
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    calls = [json.loads(line)["argv"][:1] for line in log.read_text().splitlines()]
+    assert r.returncode == 1 and ["benchmarks/tune_options.py"] in calls
+
+    # snnx that does not import (no nir on a bare GPU machine): stop at once, saying how to fix it
+    log.unlink()
+    r = subprocess.run(["bash", str(tree / "benchmarks" / "gpu.sh")], env={**env, "SHIM_NO_SNNX": "1"},
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    calls = [json.loads(line)["argv"][:1] for line in log.read_text().splitlines()]
+    assert r.returncode == 2 and "gpu_wheels.sh" in r.stderr and ["benchmarks/run.py"] not in calls
 
 
 @pytest.mark.slow
