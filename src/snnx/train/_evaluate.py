@@ -11,7 +11,8 @@ from flax import nnx
 from snnx.engine import Options
 from snnx.engine._record import select
 from snnx.train._data import as_data, batch_size_of, check_count, iterate, loader_defaults, place
-from snnx.train._steps import LossFn, StateJit, as_metrics, hashable_record, make_eval_step, rate_name
+from snnx.train._statejit import StateJit
+from snnx.train._steps import LossFn, as_metrics, hashable_record, make_eval_step, rate_name
 from snnx.train._sync import SYNC_EVERY, Tally
 
 # The attributes ``nnx.Module.eval()`` / ``.train()`` set on every submodule that has them.
