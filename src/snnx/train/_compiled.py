@@ -146,7 +146,9 @@ class CompiledLoop:
         with eval_mode(model):
             self.eval_graphdef, _ = nnx.split((model, optimizer))
         self.compile_s = None
-        self._program = jax.jit(self._chunk(update, evaluate), donate_argnums=(0,))
+        # no donation: the model's arrays may be shared with other models (quant.ptq, nnx.merge of one
+        # state) or held by the caller, and a donated array is deleted for all of them
+        self._program = jax.jit(self._chunk(update, evaluate))
 
     def _replicated(self, a):
         return jax.device_put(np.asarray(a), NamedSharding(self.placement.mesh, PartitionSpec()))
