@@ -201,7 +201,9 @@ def test_a_step_that_changes_the_graph_falls_back_to_nnx_jit():
         return jnp.sum(x)
 
     m = nnx.Linear(2, 2, rngs=nnx.Rngs(0))
-    out = StateJit(grow, num_nodes=1)(m, jnp.ones(3))
+    why = r"'grow': the step changes its nodes' graph structure; compiled with nnx.jit instead"
+    with pytest.warns(UserWarning, match=why):
+        out = StateJit(grow, num_nodes=1)(m, jnp.ones(3))
     assert float(out) == 3.0
     assert float(m.extra[...]) == 3.0  # nnx.jit carried the new attribute out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Hashable
 
 import jax
@@ -61,11 +62,16 @@ class StateJit:
     def __init__(self, fn: Callable, num_nodes: int):
         self.fn = fn
         self.num_nodes = num_nodes
-        self._entries: dict[Hashable, tuple | None] = {}
+        self._entries: dict[Hashable, tuple | str] = {}
         self._graph_jit: Callable | None = None
+        self._warned: set[str] = set()
         functools.update_wrapper(self, fn)
 
-    def _fallback(self, *args):
+    def _fallback(self, why: str, *args):
+        if why not in self._warned:  # once per reason and step: the results are the same, only slower
+            self._warned.add(why)
+            warnings.warn(f"snnx step {getattr(self.fn, '__name__', '')!r}: {why}; compiled with nnx.jit "
+                          "instead (the same results, about a millisecond more per call)", stacklevel=4)
         if self._graph_jit is None:
             self._graph_jit = nnx.jit(self.fn)
         return self._graph_jit(*args)
@@ -80,54 +86,55 @@ class StateJit:
         """
         if len(nodes) != self.num_nodes:
             raise TypeError(f"`bind` takes the {self.num_nodes} graph node(s), got {len(nodes)} argument(s)")
-        fallback = functools.partial(self._fallback, *nodes)
         try:
             variables, treedef = jax.tree.flatten(nodes, is_leaf=_is_variable)
             key = (treedef, jax.tree.structure(variables), _sharing(variables))
             entry = self._entries.get(key, False)
-        except (RecursionError, TypeError):  # a cyclic or very deep graph; unhashable metadata
-            return fallback
+        except (RecursionError, TypeError):
+            why = "a cyclic or very deep graph, or unhashable metadata"
+            return functools.partial(self._fallback, why, *nodes)
         if entry is False:
             entry = self._build(nodes, variables)
             if len(self._entries) >= self.MAX_STRUCTURES:
                 del self._entries[next(iter(self._entries))]
             self._entries[key] = entry
-        if entry is None:
-            return fallback
+        if isinstance(entry, str):
+            return functools.partial(self._fallback, entry, *nodes)
         order, jitted = entry
         selected = [variables[i] for i in order]
+        changes_graph = "the step changes its nodes' graph structure"
         broken = []
 
         def call(*args):
             if broken:
-                return fallback(*args)
+                return self._fallback(changes_graph, *nodes, *args)
             try:
                 changed, out = jitted([v.get_raw_value() for v in selected], *args)
             except _StructureChanged:  # raised while tracing, before anything ran
-                self._entries[key] = None
+                self._entries[key] = changes_graph
                 broken.append(True)
-                return fallback(*args)
+                return self._fallback(changes_graph, *nodes, *args)
             for k, value in changed.items():
                 selected[k].set_raw_value(value)
             return out
 
         return call
 
-    def _build(self, nodes, variables) -> tuple | None:
-        """``(order, jitted)`` for this structure, or ``None`` for the ``nnx.jit`` fallback.
+    def _build(self, nodes, variables) -> tuple | str:
+        """``(order, jitted)`` for this structure, or why it takes the ``nnx.jit`` fallback.
 
         ``order[k]``: the index in ``variables`` (tree order) of the graph state's ``k``-th Variable.
         """
         if not all(map(_is_variable, variables)):
-            return None
+            return "state leaves that are not nnx.Variables"
         if any(v.get_metadata().get("ref") or v.get_metadata().get("hijax") for v in variables):
-            return None
+            return "Variables holding array refs (ref/hijax metadata)"
         graphdef, flat = nnx.graph.flatten(nodes, graph=True)
         position: dict[int, int] = {}
         for i, v in enumerate(variables):
             position.setdefault(id(v), i)
         if not all(_is_variable(v) and id(v) in position for v in flat.leaves):
-            return None
+            return "graph state that jax.tree.flatten does not see"
         order = tuple(position[id(v)] for v in flat.leaves)
         fn = self.fn
 
