@@ -13,6 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common as C
+import _flax_common as F
 
 # The neuron parameters that are learnt: the same set as Spyx's neurons (its LIF, RLIF and LI
 # learn ``beta``; the threshold is a constant and there is no v_leak / v_reset; its IF has no
@@ -33,49 +34,33 @@ def build(s: dict, rngs, dtype=None):
     Returns:
         The ``snnx.Sequential``.
     """
-    import jax.numpy as jnp
-    from flax import nnx
-
     from snnx.engine import Sequential
     from snnx.layers import Flatten, SumPool
     from snnx.neurons import IF, LI, LIF, RLIF
 
-    w = {k: jnp.asarray(v) for k, v in C.weights(s).items()}
-
-    def linear(n_in, n_out, kernel, bias):
-        layer = nnx.Linear(n_in, n_out, dtype=dtype, rngs=rngs)
-        layer.kernel[...] = kernel
-        layer.bias[...] = bias
-        return layer
-
+    w = F.weights(s)
     if s["kind"] == "conv":
-        c = C.conv_shapes(s)
         layers = []
-        for i, L in enumerate(c["layers"], 1):
-            k, side = L["k"], L["side_conv"]
-            conv = nnx.Conv(
-                L["c_in"], L["c_out"], (k, k), strides=L["stride"], padding="SAME", dtype=dtype, rngs=rngs
-            )
-            conv.kernel[...], conv.bias[...] = w[f"conv{i}"], w[f"b_conv{i}"]
-            layers += [conv, IF((side, side, L["c_out"]), trainable=False)]
+        for conv, L in F.convs(s, w, rngs, dtype):
+            layers += [conv, IF((L["side_conv"], L["side_conv"], L["c_out"]), trainable=False)]
             if L["pool"]:
                 layers.append(SumPool((C.POOL, C.POOL)))
         return Sequential(
             *layers,
             Flatten(),
-            linear(c["flat"], C.CONV_CLASSES, w["fc"], w["b_fc"]),
+            F.linear(w["fc"], w["b_fc"], rngs, dtype),
             LIF(C.CONV_CLASSES, C.BETA, trainable=LEARN),
         )
-    n_in, h, n_out = s["n_in"], s["hidden"], s["n_out"]
+    h, n_out = s["hidden"], s["n_out"]
     if s["kind"] == "rec":
         hidden = RLIF(h, C.BETA, trainable=LEARN, rngs=rngs)
         hidden.recurrent.kernel[...] = w["w_rec"]
     else:
         hidden = LIF(h, C.BETA, trainable=LEARN)
     return Sequential(
-        linear(n_in, h, w["w1"], w["b1"]),
+        F.linear(w["w1"], w["b1"], rngs, dtype),
         hidden,
-        linear(h, n_out, w["w2"], w["b2"]),
+        F.linear(w["w2"], w["b2"], rngs, dtype),
         LI(n_out, C.BETA, trainable=LEARN),
     )
 

@@ -14,51 +14,37 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _common as C
+import _flax_common as F
 
 
 def build(s: dict, rngs, dtype=None):
     """The workload's network as a ``spyx.nn.Sequential`` (flax ``nnx.Linear``/``nnx.Conv`` layers with
     compute ``dtype``, parameters float32; Spyx's neurons keep their float32 state)."""
-    import jax.numpy as jnp
     import spyx
-    from flax import nnx
 
-    w = {k: jnp.asarray(v) for k, v in C.weights(s).items()}
-
-    def linear(n_in, n_out, kernel, bias):
-        layer = nnx.Linear(n_in, n_out, dtype=dtype, rngs=rngs)
-        layer.kernel[...] = kernel
-        layer.bias[...] = bias
-        return layer
-
+    w = F.weights(s)
     if s["kind"] == "conv":
-        c = C.conv_shapes(s)
         layers = []
-        for i, L in enumerate(c["layers"], 1):
-            k, side = L["k"], L["side_conv"]
-            conv = nnx.Conv(
-                L["c_in"], L["c_out"], (k, k), strides=L["stride"], padding="SAME", dtype=dtype, rngs=rngs
-            )
-            conv.kernel[...], conv.bias[...] = w[f"conv{i}"], w[f"b_conv{i}"]
-            layers += [conv, spyx.nn.IF((side, side, L["c_out"]))]
+        for conv, L in F.convs(s, w, rngs, dtype):
+            layers += [conv, spyx.nn.IF((L["side_conv"], L["side_conv"], L["c_out"]))]
             if L["pool"]:
                 layers.append(spyx.nn.SumPool(C.POOL, C.POOL, "VALID"))
         return spyx.nn.Sequential(
             *layers,
             spyx.nn.Flatten(),
-            linear(c["flat"], C.CONV_CLASSES, w["fc"], w["b_fc"]),
+            F.linear(w["fc"], w["b_fc"], rngs, dtype),
             spyx.nn.LIF((C.CONV_CLASSES,), beta=C.BETA, rngs=rngs),
         )
-    n_in, h, n_out = s["n_in"], s["hidden"], s["n_out"]
+    h, n_out = s["hidden"], s["n_out"]
     if s["kind"] == "rec":
         hidden = spyx.nn.RLIF((h,), beta=C.BETA, rngs=rngs)
         hidden.recurrent_w[...] = w["w_rec"]
     else:
         hidden = spyx.nn.LIF((h,), beta=C.BETA, rngs=rngs)
     return spyx.nn.Sequential(
-        linear(n_in, h, w["w1"], w["b1"]),
+        F.linear(w["w1"], w["b1"], rngs, dtype),
         hidden,
-        linear(h, n_out, w["w2"], w["b2"]),
+        F.linear(w["w2"], w["b2"], rngs, dtype),
         spyx.nn.LI((n_out,), beta=C.BETA, rngs=rngs),
     )
 
